@@ -1,0 +1,1 @@
+"""Studio routing broker: a SAML backend that lands each person in their team's SageMaker Studio."""

@@ -1,0 +1,143 @@
+"""Typed, immutable configuration: the service provider, trusted IdP applications, teams.
+
+These objects are built once per container by :mod:`broker.routing` from
+``routing.yaml`` and then only read. Nothing here talks to AWS or parses files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Return a read-only deep copy of a JSON-like mapping."""
+
+    def freeze(item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return MappingProxyType({k: freeze(v) for k, v in item.items()})
+        if isinstance(item, list | tuple):
+            return tuple(freeze(v) for v in item)
+        return item
+
+    return freeze(dict(value or {}))
+
+
+def thaw(item: Any) -> Any:
+    """Turn a frozen mapping back into plain dicts and lists (for boto3 parameters)."""
+    if isinstance(item, Mapping):
+        return {k: thaw(v) for k, v in item.items()}
+    if isinstance(item, tuple):
+        return [thaw(v) for v in item]
+    return item
+
+
+@dataclass(frozen=True)
+class AttributeNames:
+    """Names of the SAML attributes that carry the person and the team."""
+
+    user: str = "userid"
+    team: str = "teamid"
+
+
+@dataclass(frozen=True)
+class ServiceProvider:
+    """This broker as a SAML service provider.
+
+    ``acs_url`` is the exact public URL of ``POST /saml/acs``: Destination and
+    Recipient are compared with it, never with the request's Host header.
+    """
+
+    entity_id: str
+    acs_url: str
+    clock_skew_seconds: int = 60
+    max_assertion_age_seconds: int = 300
+    max_body_bytes: int = 256 * 1024
+    attributes: AttributeNames = field(default_factory=AttributeNames)
+
+
+@dataclass(frozen=True)
+class IdpApplication:
+    """One trusted IdP application (one Identity Center custom SAML app).
+
+    ``certificates`` holds one or more PEM certificates: two during a rotation.
+    ``teams`` lists the teams this application may route to.
+    """
+
+    name: str
+    issuer: str
+    certificates: tuple[str, ...]
+    teams: frozenset[str]
+
+
+@dataclass(frozen=True)
+class DomainRef:
+    """A SageMaker domain given by id, or by name to resolve in the spoke."""
+
+    domain_id: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.domain_id is None) == (self.name is None):
+            raise ValueError("a domain is given by exactly one of id or name")
+
+    def __str__(self) -> str:
+        return self.domain_id or f"name:{self.name}"
+
+
+@dataclass(frozen=True)
+class SpokeAccess:
+    """How the broker reaches a spoke: the broker-access role and its ExternalId."""
+
+    role_name: str = "StudioBrokerAccess"
+    external_id: str = ""
+    session_duration_seconds: int = 3600
+
+    def role_arn(self, account_id: str) -> str:
+        """ARN of the broker-access role in ``account_id``."""
+        return f"arn:aws:iam::{account_id}:role/{self.role_name}"
+
+
+@dataclass(frozen=True)
+class Team:
+    """One routed team: where its members' Studio profiles live and how they are made."""
+
+    id: str
+    account_id: str
+    region: str
+    domain: DomainRef
+    execution_role_arn: str
+    tags: Mapping[str, str]
+    user_settings: Mapping[str, Any]
+    session_expiration_seconds: int = 43200
+    presigned_url_expiry_seconds: int = 60
+    landing_uri: str | None = None
+    space_name: str | None = None
+    enabled: bool = True
+    disabled_message: str | None = None
+    spoke_access: SpokeAccess = field(default_factory=SpokeAccess)
+
+    @property
+    def broker_role_arn(self) -> str:
+        """The broker-access role this team's sign-ins assume."""
+        return self.spoke_access.role_arn(self.account_id)
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    """The whole routing configuration with O(1) lookups by issuer and by team id."""
+
+    source: str
+    service_provider: ServiceProvider
+    applications: Mapping[str, IdpApplication]  # by issuer
+    teams: Mapping[str, Team]  # by team id
+
+    def application_for_issuer(self, issuer: str) -> IdpApplication | None:
+        """The trusted application with this exact issuer, if any."""
+        return self.applications.get(issuer)
+
+    def team(self, team_id: str) -> Team | None:
+        """The team with this exact id, if any."""
+        return self.teams.get(team_id)

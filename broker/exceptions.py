@@ -1,0 +1,118 @@
+"""Every error a person signing in can meet, each with its HTTP status.
+
+The handler maps these to a page in one place. ``public_message`` is shown to
+the person (never internals); ``reason`` is a short machine-readable cause for
+logs and metrics, and must never contain a SAMLResponse or credentials.
+"""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    """Base of all user-facing errors."""
+
+    status: int = 500
+    title: str = "Sign-in failed"
+    public_message: str = "The sign-in could not be completed."
+
+    def __init__(self, reason: str, public_message: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        if public_message is not None:
+            self.public_message = public_message
+
+
+class MalformedRequest(BrokerError):
+    """The request is not a well-formed SAML POST (400)."""
+
+    status = 400
+    title = "Bad request"
+    public_message = "The sign-in request was malformed. Start again from your SSO portal."
+
+
+class RequestTooLarge(MalformedRequest):
+    """The body is over the configured bound (413)."""
+
+    status = 413
+    title = "Request too large"
+
+
+class SignInRejected(BrokerError):
+    """The SAML response did not pass validation (401)."""
+
+    status = 401
+    title = "Sign-in refused"
+    public_message = (
+        "Your sign-in could not be verified. Start again from your SSO portal; "
+        "if this keeps happening, contact the platform team with the reference below."
+    )
+
+
+class ReplayDetected(SignInRejected):
+    """The assertion was already used (401)."""
+
+    public_message = (
+        "This sign-in was already used. Open the application again from your SSO portal."
+    )
+
+
+class NotAuthorised(BrokerError):
+    """The verified person or application may not use this team (403)."""
+
+    status = 403
+    title = "Access denied"
+    public_message = "You do not have access to this team's Studio."
+
+
+class UnknownTeam(BrokerError):
+    """The team is not in the routing table (404)."""
+
+    status = 404
+    title = "Unknown team"
+    public_message = "This team is not set up in the Studio broker."
+
+
+class TeamDisabled(BrokerError):
+    """The team's kill switch is on (503)."""
+
+    status = 503
+    title = "Temporarily unavailable"
+    public_message = "This team's Studio is temporarily unavailable."
+
+
+class ProfileNotReady(BrokerError):
+    """The user profile is in a state that cannot be used now (409)."""
+
+    status = 409
+    title = "Studio profile unavailable"
+    public_message = (
+        "Your Studio profile for this team is not usable right now. "
+        "Contact the platform team with the reference below."
+    )
+
+
+class SpokeFailure(BrokerError):
+    """The spoke account refused or failed a call (502)."""
+
+    status = 502
+    title = "Studio unavailable"
+    public_message = (
+        "The broker could not reach your team's Studio account. "
+        "Try again in a minute; if it persists, contact the platform team with the reference below."
+    )
+
+
+class ContinuationInvalid(BrokerError):
+    """The holding page's continuation is missing, expired or already used (400)."""
+
+    status = 400
+    title = "Sign-in expired"
+    public_message = "This sign-in has expired. Open the application again from your SSO portal."
+
+
+class ConfigurationError(Exception):
+    """A configuration file is invalid; the message names file, line and field."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
