@@ -91,6 +91,10 @@ class ProfileNotReady(BrokerError):
     )
 
 
+class ProfileGone(ProfileNotReady):
+    """The spoke says a profile cached as InService no longer exists (409)."""
+
+
 class SpokeFailure(BrokerError):
     """The spoke account refused or failed a call (502)."""
 
@@ -108,6 +112,20 @@ class ContinuationInvalid(BrokerError):
     status = 400
     title = "Sign-in expired"
     public_message = "This sign-in has expired. Open the application again from your SSO portal."
+
+
+class BrokerUnavailable(BrokerError):
+    """A hub-side dependency (the replay and continuation table) failed (503).
+
+    Fail closed: when replay state cannot be checked or written, the sign-in is refused.
+    """
+
+    status = 503
+    title = "Temporarily unavailable"
+    public_message = (
+        "The sign-in service is temporarily unavailable. Try again in a minute; "
+        "if it persists, contact the platform team with the reference below."
+    )
 
 
 class ConfigurationError(Exception):

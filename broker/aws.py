@@ -1,0 +1,77 @@
+"""The one place where boto3 clients are made.
+
+Every AWS call of the broker goes through a client from :class:`AwsClients`, so
+boto3's own ``AWS_ENDPOINT_URL`` setting points the whole broker at the
+emulator, and tests and the benchmark can count calls on one botocore session.
+Clients are cached: making one costs milliseconds and a warm login must not.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_RETRY_MODE = "standard"
+
+
+def client_config(retry_mode: str | None = None) -> Config:
+    """Timeouts and retries for every client: short, because a person is waiting."""
+    mode = retry_mode or os.environ.get("BROKER_RETRY_MODE", DEFAULT_RETRY_MODE)
+    return Config(
+        retries={"mode": mode, "max_attempts": 4},
+        connect_timeout=2,
+        read_timeout=8,
+        tcp_keepalive=True,
+    )
+
+
+class AwsClients:
+    """Cached boto3 clients for the hub and for spoke sessions, all on one botocore session."""
+
+    def __init__(self, session: boto3.Session | None = None, config: Config | None = None) -> None:
+        self.session = session or boto3.Session()
+        self.config = config or client_config()
+        self._clients: dict[tuple[str, str | None, str | None], Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def events(self) -> Any:
+        """The botocore event system shared by every client made here (for counting calls)."""
+        return self.session._session.get_component("event_emitter")
+
+    def hub(self, service: str, region: str | None = None) -> Any:
+        """A client with the broker's own credentials (the Lambda role)."""
+        return self._cached((service, region, None), lambda: self.session.client(
+            service, region_name=region, config=self.config))
+
+    def with_credentials(self, service: str, region: str, credentials: dict[str, Any]) -> Any:
+        """A client with temporary credentials (from AssumeRole), cached per access key."""
+        key = (service, region, credentials["AccessKeyId"])
+        return self._cached(key, lambda: self.session.client(
+            service,
+            region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            config=self.config,
+        ))
+
+    def forget(self, access_key_id: str) -> None:
+        """Drop the clients made with credentials that are no longer used."""
+        with self._lock:
+            for key in [k for k in self._clients if k[2] == access_key_id]:
+                del self._clients[key]
+
+    def _cached(self, key: tuple[str, str | None, str | None], make: Any) -> Any:
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key)
+                if client is None:
+                    client = make()
+                    self._clients[key] = client
+        return client

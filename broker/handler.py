@@ -1,0 +1,208 @@
+"""The Lambda entry point: API Gateway (REST, proxy) events in, a page or a 302 out.
+
+Thin on purpose: it reads the HTTP request, calls the login service, and maps
+a typed result or a typed error to a response in one place. Every response
+carries the security headers; no response ever contains a stack trace.
+"""
+
+from __future__ import annotations
+
+import time
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
+
+from broker import pages
+from broker.config import RoutingTable
+from broker.exceptions import BrokerError, ContinuationInvalid, MalformedRequest, RequestTooLarge
+from broker.login import Landed, LoginResult, LoginService
+from broker.metadata import sp_metadata_xml
+from broker.routing import routing_table_from_env
+from broker.wiring import BrokerSettings, build_login_service
+
+SERVICE = "studio-broker"
+CONTINUE_COOKIE = "__Host-studio-broker-continue"
+HOLDING_RETRY_SECONDS = 3
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+logger = Logger(service=SERVICE)
+NAMESPACE = "StudioBroker"
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+app = APIGatewayRestResolver()
+
+_service: LoginService | None = None
+
+
+def login_service() -> LoginService:
+    """The container's login service, built on first use."""
+    global _service
+    if _service is None:
+        _service = build_login_service(routing_table_from_env(), BrokerSettings.from_env())
+    return _service
+
+
+def use_login_service(service: LoginService | None) -> None:
+    """Replace (or with ``None`` reset) the container's login service: for tests and the local stack."""
+    global _service
+    _service = service
+
+
+def _routing() -> RoutingTable:
+    return login_service().routing
+
+
+@app.post("/saml/acs")
+def assertion_consumer() -> Response:
+    """Receive the IdP's POSTed SAMLResponse."""
+    started = time.perf_counter()
+    saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
+    try:
+        result = login_service().sign_in(saml_response)
+    except BrokerError as error:
+        _record("Login", error.reason.split(":")[0], started, team=None)
+        raise
+    _record("Login", type(result).__name__, started, team=result.team_id)
+    return _respond(result)
+
+
+@app.get("/saml/continue")
+def resume_sign_in() -> Response:
+    """The holding page's reload: continue with the single-use token from the cookie."""
+    started = time.perf_counter()
+    token = _cookie(CONTINUE_COOKIE)
+    if not token:
+        raise ContinuationInvalid("continuation_cookie_missing")
+    result = login_service().resume(token)
+    _record("Resume", type(result).__name__, started, team=result.team_id)
+    return _respond(result)
+
+
+@app.get("/saml/acs")
+def acs_wrong_method() -> Response:
+    """The ACS takes only POST; a GET is a bookmarked or forged link."""
+    raise MalformedRequest("acs_method_not_post")
+
+
+@app.get("/saml/metadata")
+def metadata() -> Response:
+    """SP metadata for the IdP: entity id, ACS URL, binding."""
+    return Response(200, "application/samlmetadata+xml",
+                    sp_metadata_xml(_routing().service_provider), _headers())
+
+
+@app.get("/health")
+def health() -> Response:
+    """Liveness: the routing table is loaded."""
+    teams = len(_routing().teams)
+    return Response(200, "application/json", f'{{"status":"ok","teams":{teams}}}', _headers())
+
+
+@app.not_found
+def not_found(_: Exception) -> Response:
+    """Unknown paths get the same page style, not the framework's JSON."""
+    return _page(404, "Not found", "There is nothing here.")
+
+
+@app.exception_handler(BrokerError)
+def broker_error(error: BrokerError) -> Response:
+    """Every typed error: its status, its public message, the correlation id; reason in the log."""
+    logger.warning("sign-in refused", extra={
+        "reason": error.reason, "status": error.status, "error": type(error).__name__})
+    return _page(error.status, error.title, error.public_message)
+
+
+@app.exception_handler(Exception)
+def unexpected_error(error: Exception) -> Response:
+    """Anything unforeseen: a 500 page with the reference, the traceback only in the log."""
+    logger.exception("unexpected error", extra={"error": type(error).__name__})
+    return _page(500, "Something went wrong",
+                 "The sign-in failed unexpectedly. Contact the platform team with the reference below.")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """AWS Lambda entry point."""
+    return app.resolve(event, context)
+
+
+def _saml_response_field(max_body_bytes: int) -> str:
+    event = app.current_event
+    content_type = (event.get_header_value("content-type", default_value="", case_sensitive=False)
+                    or "").split(";")[0].strip().lower()
+    if content_type != FORM_CONTENT_TYPE:
+        raise MalformedRequest("content_type_not_form")
+    raw = event.body or ""
+    # Bound before decoding: a base64 body is a third larger than what it carries.
+    if len(raw) > max_body_bytes * 4 // 3 + 4:
+        raise RequestTooLarge("body_too_large")
+    try:
+        body = event.decoded_body or ""
+        form = parse_qs(body, strict_parsing=True, max_num_fields=8)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedRequest("form_not_parseable") from error
+    values = form.get("SAMLResponse", [])
+    if len(values) != 1 or not values[0]:
+        raise MalformedRequest("saml_response_field_missing_or_repeated")
+    if len(values[0]) > max_body_bytes:
+        raise RequestTooLarge("saml_response_too_large")
+    return values[0]
+
+
+def _cookie(name: str) -> str | None:
+    header = app.current_event.get_header_value("cookie", default_value="", case_sensitive=False)
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+def _respond(result: LoginResult) -> Response:
+    if isinstance(result, Landed):
+        headers = _headers()
+        headers["Location"] = result.url
+        return Response(302, "text/html; charset=utf-8", "", headers,
+                        cookies=[_continue_cookie("", max_age=0)])
+    continue_url = _routing().service_provider.acs_url.rsplit("/acs", 1)[0] + "/continue"
+    body = pages.holding_page(continue_url, HOLDING_RETRY_SECONDS, _correlation_id())
+    return Response(202, "text/html; charset=utf-8", body, _headers(),
+                    cookies=[_continue_cookie(result.token, max_age=300)])
+
+
+def _continue_cookie(value: str, max_age: int) -> Cookie:
+    return Cookie(CONTINUE_COOKIE, value, path="/", secure=True, http_only=True,
+                  max_age=max_age, same_site=SameSite.STRICT_MODE)
+
+
+def _page(status: int, title: str, message: str) -> Response:
+    return Response(status, "text/html; charset=utf-8",
+                    pages.error_page(title, message, _correlation_id()), _headers())
+
+
+def _headers() -> dict[str, str]:
+    return dict(pages.SECURITY_HEADERS)
+
+
+def _correlation_id() -> str:
+    return logger.get_correlation_id() or "unknown"
+
+
+def _record(name: str, outcome: str, started: float, team: str | None) -> None:
+    """One metric per sign-in by team and outcome, plus its latency; one log line."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
+        metric.add_dimension("Team", team or "unverified")
+        metric.add_dimension("Outcome", outcome)
+    metrics.add_metric(name=f"{name}LatencyMs", unit=MetricUnit.Milliseconds,
+                       value=(time.perf_counter() - started) * 1000)
+    logger.info(name.lower(), extra={"outcome": outcome, "team": team or "unverified"})

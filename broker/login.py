@@ -1,0 +1,122 @@
+"""One sign-in, top to bottom: verified identity -> team -> replay guard -> profile -> URL.
+
+The login service knows nothing about HTTP. It returns a typed result (a
+redirect, or a holding continuation when a new profile is still being made)
+or raises a typed :class:`~broker.exceptions.BrokerError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.config import RoutingTable, Team
+from broker.exceptions import ProfileGone, ProfileNotReady, TeamDisabled, UnknownTeam
+from broker.profiles import ProfileService, ProfileStatus
+from broker.saml import Identity
+
+
+class IdentityValidator(Protocol):
+    def validate(self, saml_response: str) -> Identity: ...
+
+
+class AssertionReplayGuard(Protocol):
+    def remember(self, issuer: str, assertion_id: str, not_on_or_after: float) -> None: ...
+
+
+class Continuations(Protocol):
+    def issue(self, payload: dict[str, object]) -> str: ...
+    def redeem(self, token: str) -> dict[str, object]: ...
+
+
+@dataclass(frozen=True)
+class Landed:
+    """The person may go to Studio: redirect the browser to ``url``."""
+
+    url: str
+    team_id: str
+    account_id: str
+    profile_name: str
+
+
+@dataclass(frozen=True)
+class StillPreparing:
+    """The profile is not InService yet: show a holding page that resumes with ``token``."""
+
+    token: str
+    team_id: str
+    attempt: int
+
+
+LoginResult = Landed | StillPreparing
+
+
+class LoginService:
+    """Turns a SAMLResponse (or a holding page's continuation) into a Studio URL."""
+
+    def __init__(
+        self,
+        routing: RoutingTable,
+        validator: IdentityValidator,
+        replay: AssertionReplayGuard,
+        profiles: ProfileService,
+        continuations: Continuations,
+        *,
+        max_attempts: int = 40,
+        resume_wait_seconds: float = 4.0,
+    ) -> None:
+        self.routing = routing
+        self.validator = validator
+        self.replay = replay
+        self.profiles = profiles
+        self.continuations = continuations
+        self.max_attempts = max_attempts
+        self.resume_wait_seconds = resume_wait_seconds
+
+    def sign_in(self, saml_response: str) -> LoginResult:
+        """Validate a posted SAMLResponse and land the person in their team's Studio."""
+        identity = self.validator.validate(saml_response)
+        team = self._routable_team(identity.team_id)
+        # Only a verified assertion for a live team consumes its id: a refused
+        # sign-in writes nothing anywhere.
+        self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
+        return self._land(identity.user_id, team, attempt=0, wait_seconds=None)
+
+    def resume(self, token: str) -> LoginResult:
+        """Continue a sign-in from the holding page (single-use continuation token)."""
+        payload = self.continuations.redeem(token)
+        user_id, team_id = str(payload["user"]), str(payload["team"])
+        attempt = int(str(payload["attempt"]))
+        team = self._routable_team(team_id)
+        return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self.resume_wait_seconds)
+
+    def _routable_team(self, team_id: str) -> Team:
+        team = self.routing.team(team_id)
+        if team is None:
+            raise UnknownTeam(f"unknown_team:{team_id}"[:100])
+        if not team.enabled:
+            raise TeamDisabled("team_disabled", team.disabled_message or None)
+        return team
+
+    def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None) -> LoginResult:
+        status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
+        if not status.ready:
+            return self._hold(user_id, team, attempt)
+        try:
+            return self._presign(user_id, team, status)
+        except ProfileGone:
+            # Deleted since we cached it as InService: look again once.
+            status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
+            if not status.ready:
+                return self._hold(user_id, team, attempt)
+            return self._presign(user_id, team, status)
+
+    def _presign(self, user_id: str, team: Team, status: ProfileStatus) -> Landed:
+        url = self.profiles.presigned_url(team, user_id, status.profile)
+        return Landed(url, team.id, team.account_id, status.profile.name)
+
+    def _hold(self, user_id: str, team: Team, attempt: int) -> StillPreparing:
+        if attempt >= self.max_attempts:
+            raise ProfileNotReady("profile_wait_exhausted")
+        token = self.continuations.issue({"user": user_id, "team": team.id, "attempt": attempt})
+        return StillPreparing(token, team.id, attempt)
