@@ -37,6 +37,13 @@ class RequestTooLarge(MalformedRequest):
     title = "Request too large"
 
 
+class MethodNotAllowed(MalformedRequest):
+    """The ACS takes only POST (405)."""
+
+    status = 405
+    title = "Method not allowed"
+
+
 class SignInRejected(BrokerError):
     """The SAML response did not pass validation (401)."""
 

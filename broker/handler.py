@@ -20,7 +20,13 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from broker import pages
 from broker.config import RoutingTable
-from broker.exceptions import BrokerError, ContinuationInvalid, MalformedRequest, RequestTooLarge
+from broker.exceptions import (
+    BrokerError,
+    ContinuationInvalid,
+    MalformedRequest,
+    MethodNotAllowed,
+    RequestTooLarge,
+)
 from broker.login import Landed, LoginResult, LoginService
 from broker.metadata import sp_metadata_xml
 from broker.routing import routing_table_from_env
@@ -87,7 +93,7 @@ def resume_sign_in() -> Response:
 @app.get("/saml/acs")
 def acs_wrong_method() -> Response:
     """The ACS takes only POST; a GET is a bookmarked or forged link."""
-    raise MalformedRequest("acs_method_not_post")
+    raise MethodNotAllowed("acs_method_not_post")
 
 
 @app.get("/saml/metadata")

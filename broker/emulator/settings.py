@@ -44,9 +44,7 @@ class EmulatorSettings:
             raise ValueError("profile_delay_seconds must be >= 0")
         if self.profile_quota_per_domain < 0:
             raise ValueError("profile_quota_per_domain must be >= 0")
-        names = {
-            name for _, name, _, _ in string.Formatter().parse(self.studio_base_url) if name
-        }
+        names = {name for _, name, _, _ in string.Formatter().parse(self.studio_base_url) if name}
         unknown = names - STUDIO_URL_PLACEHOLDERS
         if unknown:
             raise ValueError(
@@ -56,9 +54,7 @@ class EmulatorSettings:
 
     def studio_url(self, *, domain_id: str, region: str, account_id: str) -> str:
         """The Studio base URL for one domain, without a trailing slash."""
-        url = self.studio_base_url.format(
-            domain_id=domain_id, region=region, account_id=account_id
-        )
+        url = self.studio_base_url.format(domain_id=domain_id, region=region, account_id=account_id)
         return url.rstrip("/")
 
 

@@ -1,0 +1,65 @@
+"""The emulator: moto plus what the broker needs and moto 5.2.5 lacks.
+
+Used by the local stack, the benchmark and the tests; never imported by the
+runtime broker. Call :func:`install` once, then any ``moto.mock_aws()`` (or a
+moto server in this process, see :mod:`broker.emulator.server`) serves the
+extended SageMaker.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from moto.sagemaker.models import sagemaker_backends
+
+from . import settings
+from .sagemaker import (
+    ExtendedSageMakerBackend,
+    InvalidPresignedToken,
+    PresignedToken,
+    PresignedTokenAlreadyUsed,
+    PresignedTokenExpired,
+    UnknownPresignedToken,
+    backend_for,
+    redeem_presigned_token,
+    set_profile_status,
+)
+
+__all__ = [
+    "InvalidPresignedToken",
+    "PresignedToken",
+    "PresignedTokenAlreadyUsed",
+    "PresignedTokenExpired",
+    "UnknownPresignedToken",
+    "backend_for",
+    "install",
+    "installed",
+    "redeem_presigned_token",
+    "set_profile_status",
+    "settings",
+]
+
+_install_lock = threading.Lock()
+
+
+def install() -> None:
+    """Make moto build the extended SageMaker backend; safe to call repeatedly.
+
+    moto keeps one ``BackendDict`` per service for the whole process and makes
+    region backends from its ``backend`` class on first use, so swapping that
+    class reaches every later mock. Backends that already exist (install()
+    called while a mock is active) are upgraded in place.
+    """
+    with _install_lock:
+        sagemaker_backends.backend = ExtendedSageMakerBackend
+        for account_backends in list(sagemaker_backends.values()):
+            account_backends.backend = ExtendedSageMakerBackend
+            for backend in list(account_backends.values()):
+                if not isinstance(backend, ExtendedSageMakerBackend):
+                    backend.__class__ = ExtendedSageMakerBackend
+                    backend.init_extension()
+
+
+def installed() -> bool:
+    """Whether :func:`install` is in force."""
+    return sagemaker_backends.backend is ExtendedSageMakerBackend

@@ -1,0 +1,41 @@
+"""SageMaker as moto lacks it: user profiles and CreatePresignedDomainUrl."""
+
+from __future__ import annotations
+
+from .exceptions import (
+    InvalidPresignedToken,
+    PresignedTokenAlreadyUsed,
+    PresignedTokenExpired,
+    ResourceInUse,
+    ResourceLimitExceeded,
+    ResourceNotFound,
+    UnknownPresignedToken,
+    ValidationException,
+)
+from .models import (
+    ExtendedSageMakerBackend,
+    PresignedToken,
+    UserProfile,
+    backend_for,
+    presigned_tokens,
+    redeem_presigned_token,
+    set_profile_status,
+)
+
+__all__ = [
+    "ExtendedSageMakerBackend",
+    "InvalidPresignedToken",
+    "PresignedToken",
+    "PresignedTokenAlreadyUsed",
+    "PresignedTokenExpired",
+    "ResourceInUse",
+    "ResourceLimitExceeded",
+    "ResourceNotFound",
+    "UnknownPresignedToken",
+    "UserProfile",
+    "ValidationException",
+    "backend_for",
+    "presigned_tokens",
+    "redeem_presigned_token",
+    "set_profile_status",
+]

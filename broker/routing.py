@@ -1,0 +1,387 @@
+"""The routing table: ``routing.yaml`` parsed, validated and turned into typed objects.
+
+Three stages, all problems of all stages reported together, each as
+``file:line:column: field.path: message``:
+
+1. YAML (:mod:`broker.yamlfile`): syntax, duplicate keys;
+2. JSON Schema (``broker/schemas/routing.schema.json``): shapes, patterns, ranges,
+   unknown fields;
+3. semantics (here): cross-references between teams and applications, execution
+   role account, the reserved ``Team`` tag and ``ExecutionRole`` setting, and the
+   IdP certificates (PEM X.509, not expired).
+
+A team that no application routes to is an error, not a warning: such an entry
+can never be used, and the usual cause is a typo in an application's ``teams``.
+
+The Lambda loads the table once per container with :func:`routing_table_from_env`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import os
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from broker.config import (
+    AttributeNames,
+    DomainRef,
+    IdpApplication,
+    RoutingTable,
+    ServiceProvider,
+    SpokeAccess,
+    Team,
+    frozen_mapping,
+)
+from broker.exceptions import ConfigurationError
+from broker.yamlfile import (
+    Problem,
+    YamlDocument,
+    parse_yaml_with_problems,
+    raise_problems,
+    schema_problems,
+)
+
+ROUTING_FILE_ENV = "BROKER_ROUTING_FILE"
+TEAM_TAG = "Team"
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+@functools.cache
+def routing_schema() -> dict[str, Any]:
+    """The routing table's JSON Schema (shipped as package data)."""
+    text = resources.files("broker").joinpath("schemas/routing.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@functools.cache
+def routing_validator() -> Draft202012Validator:
+    """The compiled schema validator, built once per container."""
+    return Draft202012Validator(routing_schema())
+
+
+def load_routing_table(path: str | Path, *, now: datetime | None = None) -> RoutingTable:
+    """Read, validate and build the routing table in ``path``.
+
+    ``now`` (default: the current time) decides which certificates have expired.
+    Raises :class:`ConfigurationError` listing every problem.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError([f"{path}:1:1: cannot read the routing table: {exc}"]) from exc
+    return parse_routing_table(text, str(path), now=now)
+
+
+def parse_routing_table(text: str, source: str, *, now: datetime | None = None) -> RoutingTable:
+    """Validate and build a routing table from YAML ``text``; ``source`` names it in messages."""
+    document, problems = parse_yaml_with_problems(text, source)
+    if document is not None:
+        problems += routing_problems(document, now=now)
+    raise_problems(problems)
+    assert document is not None  # no problems means a document was built
+    return build_routing_table(document)
+
+
+def routing_problems(document: YamlDocument, *, now: datetime | None = None) -> list[Problem]:
+    """Schema and semantic problems of a parsed routing document (empty when valid)."""
+    if document.data is None:
+        return [document.problem((), "the routing table is empty")]
+    problems = schema_problems(document, routing_validator())
+    problems += _semantic_problems(document, now or datetime.now(UTC))
+    return problems
+
+
+# --- the per-container table -------------------------------------------------------------------
+
+_TABLES: dict[Path, RoutingTable] = {}
+
+
+def routing_table_path() -> Path:
+    """``$BROKER_ROUTING_FILE``, else ``routing.yaml`` in the Lambda task root
+    (``$LAMBDA_TASK_ROOT``) or next to the ``broker`` package."""
+    configured = os.environ.get(ROUTING_FILE_ENV)
+    if configured:
+        return Path(configured)
+    task_root = os.environ.get("LAMBDA_TASK_ROOT")
+    root = Path(task_root) if task_root else Path(__file__).resolve().parent.parent
+    return root / "routing.yaml"
+
+
+def routing_table_from_env() -> RoutingTable:
+    """The routing table of this container: loaded on first use, then reused.
+
+    A failed load is not cached, so the next call tries again.
+    """
+    path = routing_table_path()
+    table = _TABLES.get(path)
+    if table is None:
+        table = _TABLES[path] = load_routing_table(path)
+    return table
+
+
+def clear_cache() -> None:
+    """Forget the loaded routing table(s) (tests, or a deliberate reload)."""
+    _TABLES.clear()
+
+
+# --- semantic checks ---------------------------------------------------------------------------
+
+
+def _entries(data: Any, name: str) -> list[tuple[int, dict[str, Any]]]:
+    items = data.get(name) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _semantic_problems(doc: YamlDocument, now: datetime) -> list[Problem]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+    problems: list[Problem] = []
+    problems += _attribute_problems(doc, data.get("service_provider"))
+
+    teams: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, team in _entries(data, "teams"):
+        team_id = team.get("id")
+        if isinstance(team_id, str):
+            if team_id in teams:
+                first = teams[team_id][0]
+                line = doc.position(("teams", first, "id"))[0]
+                problems.append(doc.problem(
+                    ("teams", index, "id"),
+                    f"duplicate team id {team_id!r} (first at teams[{first}], line {line})"))
+            else:
+                teams[team_id] = (index, team)
+        problems += _team_problems(doc, index, team)
+
+    problems += _application_problems(doc, data, teams, now)
+    return problems
+
+
+def _attribute_problems(doc: YamlDocument, provider: Any) -> list[Problem]:
+    attributes = provider.get("attributes") if isinstance(provider, dict) else None
+    if not isinstance(attributes, dict):
+        return []
+    names = {**AttributeNames().__dict__, **attributes}
+    if names["user"] == names["team"]:
+        return [doc.problem(("service_provider", "attributes"),
+                            "the user and team attributes must have different names")]
+    return []
+
+
+def _application_problems(
+    doc: YamlDocument,
+    data: dict[str, Any],
+    teams: dict[str, tuple[int, dict[str, Any]]],
+    now: datetime,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    names: dict[str, int] = {}
+    issuers: dict[str, int] = {}
+    bound: dict[str, tuple[int, Any]] = {}  # team id -> (application index, name)
+    check_teams = isinstance(data.get("teams"), list)
+    for index, app in _entries(data, "applications"):
+        for field, seen in (("name", names), ("issuer", issuers)):
+            value = app.get(field)
+            if not isinstance(value, str):
+                continue
+            if value in seen:
+                line = doc.position(("applications", seen[value], field))[0]
+                problems.append(doc.problem(
+                    ("applications", index, field),
+                    f"duplicate application {field} {value!r} "
+                    f"(first at applications[{seen[value]}], line {line})"))
+            else:
+                seen[value] = index
+
+        certificates = app.get("certificates")
+        for number, pem in enumerate(certificates if isinstance(certificates, list) else []):
+            if isinstance(pem, str):
+                message = certificate_problem(pem, now)
+                if message:
+                    problems.append(doc.problem(("applications", index, "certificates", number),
+                                                message))
+
+        app_teams = app.get("teams")
+        if not check_teams or not isinstance(app_teams, list):
+            continue
+        for number, team_id in enumerate(app_teams):
+            if not isinstance(team_id, str):
+                continue
+            path = ("applications", index, "teams", number)
+            if team_id not in teams:
+                close = difflib.get_close_matches(team_id, list(teams), n=1)
+                tip = f" (did you mean {close[0]!r}?)" if close else " (add it under teams)"
+                problems.append(doc.problem(path, f"unknown team {team_id!r}{tip}"))
+            elif team_id in bound:
+                first_index, first_name = bound[team_id]
+                if teams[team_id][1].get("shared_applications") is not True:
+                    problems.append(doc.problem(
+                        path,
+                        f"team {team_id!r} is already bound to application {first_name!r} "
+                        f"(applications[{first_index}]); set shared_applications: true on the "
+                        "team if both applications may sign in to it"))
+            else:
+                bound[team_id] = (index, app.get("name"))
+
+    if check_teams:
+        for team_id, (index, _) in teams.items():
+            if team_id not in bound:
+                problems.append(doc.problem(
+                    ("teams", index, "id"),
+                    f"no application routes to team {team_id!r}: "
+                    "add it to an application's teams, or remove the team"))
+    return problems
+
+
+def _team_problems(doc: YamlDocument, index: int, team: dict[str, Any]) -> Iterator[Problem]:
+    team_id = team.get("id")
+    account = team.get("account")
+    region = team.get("region")
+
+    role = team.get("execution_role")
+    if isinstance(role, str) and role.startswith("arn:"):
+        parts = role.split(":")
+        if len(parts) >= 6 and isinstance(account, str) and parts[4] != account:
+            yield doc.problem(
+                ("teams", index, "execution_role"),
+                f"the execution role is in account {parts[4]}, not the team's account "
+                f"{account} (a team's profiles can only use a role of its own account)")
+        if len(parts) >= 6 and isinstance(region, str) and parts[1] != partition(region):
+            yield doc.problem(
+                ("teams", index, "execution_role"),
+                f"the role's partition {parts[1]} does not match region {region} "
+                f"(partition {partition(region)})")
+
+    tags = team.get("tags")
+    if isinstance(tags, dict):
+        for key, value in tags.items():
+            path = ("teams", index, "tags", key)
+            if key == TEAM_TAG and isinstance(team_id, str) and value != team_id:
+                yield doc.problem(
+                    path,
+                    f"the Team tag is always the team id {team_id!r}, not {value!r} "
+                    "(remove it: the broker adds it)")
+            elif isinstance(key, str) and key != TEAM_TAG and key.lower() == TEAM_TAG.lower():
+                yield doc.problem(path, f"tag key {key!r} differs from the reserved "
+                                        f"{TEAM_TAG!r} only in case", key=True)
+
+    settings = team.get("user_settings")
+    if isinstance(settings, dict):
+        for key in settings:
+            if isinstance(key, str) and key.lower() == "executionrole":
+                yield doc.problem(
+                    ("teams", index, "user_settings", key),
+                    "ExecutionRole is set from the team's execution_role; remove it here",
+                    key=True)
+
+
+def partition(region: str) -> str:
+    """The AWS partition of a region code."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def certificate_problem(pem: str, now: datetime) -> str | None:
+    """Why ``pem`` cannot be trusted as an IdP signing certificate at ``now``, or ``None``."""
+    error, not_after, subject = _certificate_facts(pem)
+    if error:
+        return error
+    assert not_after is not None
+    if not_after <= now:
+        return (f"certificate {subject} expired on {not_after:%Y-%m-%d %H:%M} UTC; "
+                "paste the application's current certificate from Identity Center")
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _certificate_facts(pem: str) -> tuple[str | None, datetime | None, str]:
+    """(error, not-valid-after, subject) of one PEM certificate; parsed once per text."""
+    # Imported here: only configuration loading needs it, not every import of this module.
+    from cryptography import x509
+
+    hint = "paste the PEM text with its BEGIN/END CERTIFICATE lines as a block scalar (|)"
+    if pem.count(_PEM_BEGIN) != 1:
+        return f"expected exactly one PEM certificate ({hint})", None, ""
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.strip().encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        return f"not a valid PEM X.509 certificate: {exc} ({hint})", None, ""
+    return None, certificate.not_valid_after_utc, certificate.subject.rfc4514_string()
+
+
+# --- typed objects -----------------------------------------------------------------------------
+
+
+def build_routing_table(document: YamlDocument) -> RoutingTable:
+    """Typed, immutable objects from a document that passed :func:`routing_problems`."""
+    data = document.data
+    provider = dict(data["service_provider"])
+    attributes = AttributeNames(**provider.pop("attributes", {}))
+    service_provider = ServiceProvider(**provider, attributes=attributes)
+
+    defaults = data["spoke_access"]
+    shared_access = SpokeAccess(**defaults)
+    teams: dict[str, Team] = {}
+    for entry in data["teams"]:
+        override = entry.get("spoke_access")
+        access = SpokeAccess(**{**defaults, **override}) if override else shared_access
+        teams[entry["id"]] = _team(entry, access)
+
+    applications: dict[str, IdpApplication] = {}
+    for entry in data["applications"]:
+        applications[entry["issuer"]] = IdpApplication(
+            name=entry["name"],
+            issuer=entry["issuer"],
+            certificates=tuple(pem.strip() + "\n" for pem in entry["certificates"]),
+            teams=frozenset(entry["teams"]),
+        )
+    return RoutingTable(
+        source=document.source,
+        service_provider=service_provider,
+        applications=MappingProxyType(applications),
+        teams=MappingProxyType(teams),
+    )
+
+
+_TEAM_FIELDS = (
+    "session_expiration_seconds",
+    "presigned_url_expiry_seconds",
+    "landing_uri",
+    "space_name",
+    "enabled",
+    "disabled_message",
+)
+
+
+def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
+    team_id = entry["id"]
+    account = entry["account"]
+    role = entry["execution_role"]
+    if not role.startswith("arn:"):
+        role = f"arn:{partition(entry['region'])}:iam::{account}:role/{role}"
+    domain = entry["domain"]
+    return Team(
+        id=team_id,
+        account_id=account,
+        region=entry["region"],
+        domain=DomainRef(domain_id=domain.get("id"), name=domain.get("name")),
+        execution_role_arn=role,
+        tags=frozen_mapping({TEAM_TAG: team_id, **entry.get("tags", {})}),
+        user_settings=frozen_mapping(entry.get("user_settings")),
+        spoke_access=access,
+        **{name: entry[name] for name in _TEAM_FIELDS if name in entry},
+    )

@@ -1,0 +1,112 @@
+"""Strict validation of an IAM Identity Center SAML Response into a verified :class:`Identity`.
+
+Order of work, cheapest and least trusting first:
+
+1. bound the size, decode base64, parse once with python3-saml's hardened
+   parser (400/413 on failure);
+2. read the outer shape: Status Success, exactly one plain Assertion, one
+   issuer shared by Response and Assertion, naming a configured application;
+3. our exact checks on that tree (Destination, Audience, bearer Recipient,
+   every time on the injected clock with our skew);
+4. python3-saml strict validation of the same tree with only that
+   application's certificates (signature, wrapping rules, schema, SHA-1);
+5. read user and team from the now-verified assertion, and bind the team to
+   the application (403 when the application may not route to it).
+
+Clocks: our checks use the injected ``clock``. python3-saml also checks
+Conditions (with its fixed 300 s drift), SubjectConfirmationData (no drift)
+and SessionNotOnOrAfter against its own wall clock; in production both are
+the wall clock, so the effective rule is the stricter of the two. Tests build
+responses relative to real time and change only our clock, never python3-saml's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from broker.config import IdpApplication, RoutingTable, ServiceProvider
+from broker.exceptions import NotAuthorised, SignInRejected
+from broker.saml import checks, toolkit
+from broker.saml.document import ResponseDocument, decode_response
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A person and team taken from a verified assertion.
+
+    ``not_on_or_after`` (epoch seconds) is the earliest of the Conditions and
+    the bearer SubjectConfirmationData NotOnOrAfter: keep ``assertion_id`` in
+    the replay cache at least until then plus the clock skew.
+    """
+
+    user_id: str
+    team_id: str
+    issuer: str
+    application: str
+    assertion_id: str
+    not_on_or_after: float
+    name_id: str | None = None
+
+
+class SamlValidator:
+    """Validates posted SAMLResponses against the service provider and trusted applications."""
+
+    def __init__(
+        self,
+        config: RoutingTable | ServiceProvider,
+        applications: Mapping[str, IdpApplication] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Build from a RoutingTable, or from a ServiceProvider and applications by issuer."""
+        if isinstance(config, RoutingTable):
+            sp, applications = config.service_provider, config.applications
+        else:
+            sp = config
+        if applications is None:
+            raise TypeError("applications are required with a ServiceProvider")
+        self.service_provider = sp
+        self.clock = clock
+        self._applications = {app.issuer: app for app in applications.values()}
+        # python3-saml settings parse and format certificates: once per application.
+        self._settings = {
+            issuer: toolkit.settings_for(sp, app) for issuer, app in self._applications.items()
+        }
+
+    def validate(self, saml_response_b64: str) -> Identity:
+        """The verified identity in a base64 SAMLResponse, or a typed BrokerError."""
+        sp = self.service_provider
+        xml = decode_response(saml_response_b64, sp.max_body_bytes)
+        document = ResponseDocument.from_xml(xml)
+        issuer = document.issuer()
+        application = self._applications.get(issuer)
+        if application is None:
+            raise SignInRejected("unknown_issuer")
+
+        checks.check_destination(document, sp)
+        checks.check_audience(document.assertion, sp)
+        confirmation = checks.bearer_confirmation(document.assertion, sp)
+        not_on_or_after = checks.check_times(document, confirmation, sp, self.clock())
+
+        toolkit.verify(self._settings[issuer], xml, document.root, sp.acs_url)
+
+        # Only now is the tree known to be what the application signed.
+        assertion = document.assertion
+        user_id = checks.single_attribute(assertion, sp.attributes.user, "user")
+        team_id = checks.single_attribute(assertion, sp.attributes.team, "team")
+        if team_id not in application.teams:
+            raise NotAuthorised("team_not_bound_to_application")
+        assertion_id = assertion.get("ID")
+        if not assertion_id:  # the schema requires it; python3-saml checked the schema
+            raise SignInRejected("assertion_id_missing")
+        return Identity(
+            user_id=user_id,
+            team_id=team_id,
+            issuer=issuer,
+            application=application.name,
+            assertion_id=assertion_id,
+            not_on_or_after=not_on_or_after,
+            name_id=checks.name_id_of(assertion),
+        )
