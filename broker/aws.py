@@ -38,16 +38,17 @@ class AwsClients:
         self._clients: dict[tuple[str, str | None, str | None], Any] = {}
         self._lock = threading.Lock()
 
-    def register(self, event_name: str, handler: Any) -> None:
+    def register(self, event_name: str, handler: Any, *, first: bool = False) -> None:
         """Hook a botocore event on every client, made now or later (tests count calls this way).
 
         botocore copies the session's event emitter into a client when the client
         is made, so the handler goes on both the session and each cached client.
         """
-        self.session.events.register(event_name, handler)
+        emitters = [self.session.events]
         with self._lock:
-            for client in self._clients.values():
-                client.meta.events.register(event_name, handler)
+            emitters += [client.meta.events for client in self._clients.values()]
+        for emitter in emitters:
+            (emitter.register_first if first else emitter.register)(event_name, handler)
 
     def hub(self, service: str, region: str | None = None) -> Any:
         """A client with the broker's own credentials (the Lambda role)."""

@@ -318,8 +318,8 @@ def _certificate_facts(pem: str) -> tuple[str | None, datetime | None, str]:
         return f"expected exactly one PEM certificate ({hint})", None, ""
     try:
         certificate = x509.load_pem_x509_certificate(pem.strip().encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as exc:
-        return f"not a valid PEM X.509 certificate: {exc} ({hint})", None, ""
+    except (ValueError, UnicodeEncodeError):
+        return f"not a valid PEM X.509 certificate ({hint})", None, ""
     return None, certificate.not_valid_after_utc, certificate.subject.rfc4514_string()
 
 

@@ -152,7 +152,8 @@ def parse_yaml_with_problems(text: str, source: str) -> tuple[YamlDocument | Non
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = f"invalid YAML: {exc.problem or exc.context}"
-        if "'\\t'" in message:
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and "\t" in lines[mark.line][: mark.column + 1]:
             message += " (indent with spaces, not tabs)"
         builder.problems.append(Problem(source, line, column, (), message))
     except yaml.YAMLError as exc:
@@ -433,7 +434,9 @@ def _describe(document: YamlDocument, error: ValidationError) -> Iterator[Proble
         expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
         raw = document.raw.get(path)  # the text YAML read as a number, boolean, date or null
         message = f"expected {expected}, got {_kind(instance)}"
-        if raw:
+        if isinstance(instance, str):
+            message += f" ({short(instance)})"
+        elif raw:
             message += f" ({raw})"
             if "string" in wanted:
                 message += f'; write it in quotes: "{raw}"'

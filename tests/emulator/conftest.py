@@ -127,9 +127,7 @@ def in_process() -> Iterator[Aws]:
         yield Aws("in-process", None)
 
 
-def make_domain(
-    sagemaker: Any, name: str = "team-a", auth_mode: str = "IAM", role: str = ROLE_ARN
-) -> str:
+def make_domain(sagemaker: Any, name: str = "team-a", auth_mode: str = "IAM", role: str = ROLE_ARN) -> str:
     """Create a domain and return its id."""
     arn = sagemaker.create_domain(
         DomainName=name,
@@ -149,4 +147,3 @@ def error_of(excinfo: pytest.ExceptionInfo[Any]) -> tuple[str, str, int]:
         response["Error"]["Message"],
         response["ResponseMetadata"]["HTTPStatusCode"],
     )
-

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.core.base_backend import BackendDict
 
 from broker.emulator import (
     PresignedTokenAlreadyUsed,
@@ -106,9 +107,9 @@ def test_token_expires(in_process: Aws) -> None:
     sm = in_process.client("sagemaker")
     domain_id = make_domain(sm)
     make_profile(sm, domain_id)
-    url = sm.create_presigned_domain_url(
-        DomainId=domain_id, UserProfileName="alice", ExpiresInSeconds=5
-    )["AuthorizedUrl"]
+    url = sm.create_presigned_domain_url(DomainId=domain_id, UserProfileName="alice", ExpiresInSeconds=5)[
+        "AuthorizedUrl"
+    ]
     record = presigned_tokens.peek(token_of(url))
     assert record is not None
     with pytest.raises(PresignedTokenExpired, match="expired"):
@@ -129,11 +130,8 @@ def test_tokens_are_forgotten_when_moto_resets(in_process: Aws) -> None:
     make_profile(sm, domain_id)
     url = sm.create_presigned_domain_url(DomainId=domain_id, UserProfileName="alice")
     token = token_of(url["AuthorizedUrl"])
-    in_process_mock_stopped_later = presigned_tokens.peek(token)
-    assert in_process_mock_stopped_later is not None
-    from moto.core.base_backend import BackendDict
-
-    BackendDict.reset()
+    assert presigned_tokens.peek(token) is not None
+    BackendDict.reset()  # what mock_aws() does when it stops
     with pytest.raises(UnknownPresignedToken):
         redeem_presigned_token(token)
 

@@ -98,8 +98,7 @@ def test_duplicate_name_is_resource_in_use(aws: Aws) -> None:
         )
     assert error_of(excinfo) == (
         "ResourceInUse",
-        "Resource Already Exists: UserProfile with name alice already exists. "
-        "Choose a different name.",
+        "Resource Already Exists: UserProfile with name alice already exists. Choose a different name.",
         400,
     )
     assert names(sm) == ["alice"]

@@ -127,6 +127,11 @@ class Landscape:
         return table.scan(TableName=TABLE, Select="COUNT")["Count"]
 
 
+def headers_of(response: dict[str, Any]) -> dict[str, str]:
+    """The response's headers, one value each (Set-Cookie excepted, see the raw response)."""
+    return {name: values[-1] for name, values in response.get("multiValueHeaders", {}).items()}
+
+
 def acs_event(body: str, **overrides: Any) -> dict[str, Any]:
     """The recorded API Gateway event of a POST to the ACS, with ``body``."""
     event = copy.deepcopy(json.loads((EVENTS / "acs_post.json").read_text()))
@@ -235,7 +240,7 @@ def landscape(aws_env: None, signing_idps: dict[str, SamlIdentityProvider]) -> I
     land = Landscape(routing, signing_idps, clients, service, domain_ids)
 
     def count(event_name: str, params: dict[str, Any], **_: Any) -> None:
-        operation = event_name.split(".", 1)[1]
+        operation = event_name.rsplit(".", 1)[1]
         land.calls[operation] += 1
         land.call_params.append((operation, params))
 

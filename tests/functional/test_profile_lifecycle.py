@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSResponse
 from broker.config import DomainRef
 from broker.emulator import settings as emulator_settings
 from broker.handler import CONTINUE_COOKIE
-from tests.functional.conftest import SPOKES, Landscape, get_event
+from tests.functional.conftest import SPOKES, Landscape, get_event, headers_of
 from tests.functional.test_sign_in import assert_refused
 
 TEAM1, _ = SPOKES
@@ -48,7 +48,7 @@ def test_slow_profile_gets_a_holding_page_that_resumes_without_the_saml_response
     time.sleep(1.1)
     landed = landscape.invoke(get_event("/saml/continue", cookie=cookie))
     assert landed["statusCode"] == 302
-    assert landed["headers"]["Location"].startswith(f"https://{landscape.domain_ids['team1']}.")
+    assert headers_of(landed)["Location"].startswith(f"https://{landscape.domain_ids['team1']}.")
 
     # the continuation is single use
     again = landscape.invoke(get_event("/saml/continue", cookie=cookie))
@@ -99,7 +99,7 @@ def _fail(landscape: Landscape, operation: str, code: str, status: int, times: i
                        f"<Message>injected {code}</Message></Error></ErrorResponse>").encode()
         return AWSResponse(request.url, status, {}, _Raw(payload))
 
-    landscape.clients.register("before-send", before_send)
+    landscape.clients.register("before-send", before_send, first=True)
     return seen
 
 

@@ -6,7 +6,16 @@ import urllib.parse
 
 import pytest
 
-from tests.functional.conftest import ACS_URL, ENTITY_ID, EXTERNAL_ID, SPOKES, Landscape, get_event
+from tests.functional.conftest import (
+    ACS_URL,
+    ENTITY_ID,
+    EXTERNAL_ID,
+    SPOKES,
+    Landscape,
+    acs_event,
+    get_event,
+    headers_of,
+)
 
 TEAM1, TEAM2 = SPOKES
 
@@ -21,7 +30,7 @@ def assert_refused(landscape: Landscape, response: dict, status: int, text: str)
     body = response["body"]
     assert text in body
     assert "Reference:" in body and "Traceback" not in body
-    assert "Location" not in response.get("headers", {})
+    assert "Location" not in headers_of(response)
     assert landscape.calls["AssumeRole"] == 0
     assert landscape.calls["CreateUserProfile"] == 0
     assert landscape.calls["CreatePresignedDomainUrl"] == 0
@@ -35,7 +44,7 @@ def test_seed_scenario_lands_each_person_in_their_own_profile(landscape: Landsca
     }
     for (user, team_id), response in landings.items():
         assert response["statusCode"] == 302, response["body"]
-        headers = response["headers"]
+        headers = headers_of(response)
         assert headers["Cache-Control"] == "no-store"
         assert headers["Referrer-Policy"] == "no-referrer"
         location = headers["Location"]
@@ -112,8 +121,6 @@ def test_response_signed_by_another_application_key_is_refused(landscape: Landsc
     ],
 )
 def test_garbage_bodies_are_answered_400(landscape: Landscape, body: str, status: int, text: str) -> None:
-    from tests.functional.conftest import acs_event
-
     response = landscape.invoke(acs_event(body))
     assert_refused(landscape, response, status, text)
 
@@ -124,8 +131,6 @@ def test_oversized_body_is_refused_before_parsing(landscape: Landscape) -> None:
 
 
 def test_wrong_content_type_is_refused(landscape: Landscape) -> None:
-    from tests.functional.conftest import acs_event
-
     body = urllib.parse.urlencode({"SAMLResponse": landscape.saml_response("user1", "team1")})
     event = acs_event(body)
     event["headers"]["Content-Type"] = "application/json"
@@ -141,7 +146,7 @@ def test_base64_encoded_api_gateway_body_is_accepted(landscape: Landscape) -> No
     import base64
 
     body = urllib.parse.urlencode({"SAMLResponse": landscape.saml_response("user1", "team1")})
-    response = landscape.post_acs(None, body=base64.b64encode(body.encode()).decode(), isBase64Encoded=True)
+    response = landscape.invoke(acs_event(base64.b64encode(body.encode()).decode(), isBase64Encoded=True))
     assert response["statusCode"] == 302
 
 
@@ -151,15 +156,15 @@ def test_host_header_does_not_change_the_checked_url(landscape: Landscape) -> No
     idp = landscape.idps["team1"]
     xml = idp.build_response(user_id="user1", team_id="team1", audience=ENTITY_ID, acs_url=evil_acs)
     event_headers = {"Host": "evil.example.net", "Content-Type": "application/x-www-form-urlencoded"}
-    response = landscape.post_acs(
-        idp.encode(xml), headers=event_headers,
-        multiValueHeaders={k: [v] for k, v in event_headers.items()})
+    response = landscape.invoke(acs_event(
+        urllib.parse.urlencode({"SAMLResponse": idp.encode(xml)}), headers=event_headers,
+        multiValueHeaders={k: [v] for k, v in event_headers.items()}))
     assert_refused(landscape, response, 401, "could not be verified")
 
 
 def test_every_page_carries_security_headers_and_a_reference(landscape: Landscape) -> None:
     response = landscape.post_acs("garbage")
-    headers = response["headers"]
+    headers = headers_of(response)
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Strict-Transport-Security"].startswith("max-age=")
