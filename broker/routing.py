@@ -68,35 +68,43 @@ def routing_validator() -> Draft202012Validator:
     return Draft202012Validator(routing_schema())
 
 
-def load_routing_table(path: str | Path, *, now: datetime | None = None) -> RoutingTable:
+def load_routing_table(
+    path: str | Path, *, now: datetime | None = None, check_expiry: bool = True
+) -> RoutingTable:
     """Read, validate and build the routing table in ``path``.
 
-    ``now`` (default: the current time) decides which certificates have expired.
+    ``now`` (default: the current time) decides which certificates have expired;
+    with ``check_expiry=False`` expiry is not judged (the runtime: a certificate
+    that expires while deployed must not stop every team's sign-ins; CI refuses it).
     Raises :class:`ConfigurationError` listing every problem.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError([f"{path}:1:1: cannot read the routing table: {exc}"]) from exc
-    return parse_routing_table(text, str(path), now=now)
+    return parse_routing_table(text, str(path), now=now, check_expiry=check_expiry)
 
 
-def parse_routing_table(text: str, source: str, *, now: datetime | None = None) -> RoutingTable:
+def parse_routing_table(
+    text: str, source: str, *, now: datetime | None = None, check_expiry: bool = True
+) -> RoutingTable:
     """Validate and build a routing table from YAML ``text``; ``source`` names it in messages."""
     document, problems = parse_yaml_with_problems(text, source)
     if document is not None:
-        problems += routing_problems(document, now=now)
+        problems += routing_problems(document, now=now, check_expiry=check_expiry)
     raise_problems(problems)
     assert document is not None  # no problems means a document was built
     return build_routing_table(document)
 
 
-def routing_problems(document: YamlDocument, *, now: datetime | None = None) -> list[Problem]:
+def routing_problems(
+    document: YamlDocument, *, now: datetime | None = None, check_expiry: bool = True
+) -> list[Problem]:
     """Schema and semantic problems of a parsed routing document (empty when valid)."""
     if document.data is None:
         return [document.problem((), "the routing table is empty")]
     problems = schema_problems(document, routing_validator())
-    problems += _semantic_problems(document, now or datetime.now(UTC))
+    problems += _semantic_problems(document, (now or datetime.now(UTC)) if check_expiry else None)
     return problems
 
 
@@ -124,7 +132,7 @@ def routing_table_from_env() -> RoutingTable:
     path = routing_table_path()
     table = _TABLES.get(path)
     if table is None:
-        table = _TABLES[path] = load_routing_table(path)
+        table = _TABLES[path] = load_routing_table(path, check_expiry=False)
     return table
 
 
@@ -143,7 +151,7 @@ def _entries(data: Any, name: str) -> list[tuple[int, dict[str, Any]]]:
     return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
 
 
-def _semantic_problems(doc: YamlDocument, now: datetime) -> list[Problem]:
+def _semantic_problems(doc: YamlDocument, now: datetime | None) -> list[Problem]:
     data = doc.data
     if not isinstance(data, dict):
         return []
@@ -183,7 +191,7 @@ def _application_problems(
     doc: YamlDocument,
     data: dict[str, Any],
     teams: dict[str, tuple[int, dict[str, Any]]],
-    now: datetime,
+    now: datetime | None,
 ) -> list[Problem]:
     problems: list[Problem] = []
     names: dict[str, int] = {}
@@ -295,13 +303,16 @@ def partition(region: str) -> str:
     return "aws"
 
 
-def certificate_problem(pem: str, now: datetime) -> str | None:
-    """Why ``pem`` cannot be trusted as an IdP signing certificate at ``now``, or ``None``."""
+def certificate_problem(pem: str, now: datetime | None) -> str | None:
+    """Why ``pem`` cannot be trusted as an IdP signing certificate at ``now``, or ``None``.
+
+    With ``now=None`` only the parse is judged, not the expiry.
+    """
     error, not_after, subject = _certificate_facts(pem)
     if error:
         return error
     assert not_after is not None
-    if not_after <= now:
+    if now is not None and not_after <= now:
         return (f"certificate {subject} expired on {not_after:%Y-%m-%d %H:%M} UTC; "
                 "paste the application's current certificate from Identity Center")
     return None

@@ -420,10 +420,7 @@ def _describe(document: YamlDocument, error: ValidationError) -> Iterator[Proble
             if name in known:
                 continue
             close = difflib.get_close_matches(str(name), known, n=1)
-            if close:
-                tip = f"did you mean {close[0]!r}?"
-            else:
-                tip = "allowed: " + ", ".join(known)
+            tip = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(known)
             yield document.problem((*path, name), f"unknown field {name!r} ({tip})", key=True)
     elif keyword == "required":
         for name in value:

@@ -42,7 +42,7 @@ def test_seed_scenario_lands_each_person_in_their_own_profile(landscape: Landsca
         (user, spoke.team_id): landscape.sign_in(user, spoke.team_id)
         for user, spoke in (("user1", TEAM1), ("user1", TEAM2), ("user2", TEAM2))
     }
-    for (user, team_id), response in landings.items():
+    for (_user, team_id), response in landings.items():
         assert response["statusCode"] == 302, response["body"]
         headers = headers_of(response)
         assert headers["Cache-Control"] == "no-store"
