@@ -58,32 +58,28 @@ def test_start_server_installs_the_extension(server_url: str) -> None:
 
 def test_module_entrypoint_prints_url_and_stops_on_sigterm() -> None:
     env = {**os.environ, "BROKER_EMULATOR_PROFILE_DELAY_SECONDS": "30"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "broker.emulator.server", "--port", "0"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:")
-        sm = boto3.client(
-            "sagemaker",
-            region_name=REGION,
-            endpoint_url=url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
-        domain_id = make_domain(sm)
-        sm.create_user_profile(DomainId=domain_id, UserProfileName="alice")
-        # The env var reached the server's settings: the profile is still Pending.
-        assert sm.describe_user_profile(DomainId=domain_id, UserProfileName="alice")["Status"] == ("Pending")
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    command = [sys.executable, "-m", "broker.emulator.server", "--port", "0"]
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            url = process.stdout.readline().strip()
+            assert url.startswith("http://127.0.0.1:")
+            sm = boto3.client(
+                "sagemaker",
+                region_name=REGION,
+                endpoint_url=url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
+            domain_id = make_domain(sm)
+            sm.create_user_profile(DomainId=domain_id, UserProfileName="alice")
+            # The env var reached the server's settings: the profile is still Pending.
+            profile = sm.describe_user_profile(DomainId=domain_id, UserProfileName="alice")
+            assert profile["Status"] == "Pending"
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
