@@ -6,6 +6,7 @@ These objects are built once per container by :mod:`broker.routing` from
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -118,11 +119,23 @@ class Team:
     enabled: bool = True
     disabled_message: str | None = None
     spoke_access: SpokeAccess = field(default_factory=SpokeAccess)
+    # Empty: any source address. Otherwise sign-ins only from these networks (IPv4/IPv6 CIDRs).
+    allowed_source_cidrs: tuple[str, ...] = ()
 
     @property
     def broker_role_arn(self) -> str:
         """The broker-access role this team's sign-ins assume."""
         return self.spoke_access.role_arn(self.account_id)
+
+    def allows_source(self, source_ip: str | None) -> bool:
+        """Whether a sign-in from ``source_ip`` may proceed; an unknown address fails closed."""
+        if not self.allowed_source_cidrs:
+            return True
+        try:
+            address = ipaddress.ip_address(source_ip or "")
+        except ValueError:
+            return False
+        return any(address in ipaddress.ip_network(cidr) for cidr in self.allowed_source_cidrs)
 
 
 @dataclass(frozen=True)

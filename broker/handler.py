@@ -7,6 +7,7 @@ carries the security headers; no response ever contains a stack trace.
 
 from __future__ import annotations
 
+import re
 import time
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -36,6 +37,14 @@ SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
 HOLDING_RETRY_SECONDS = 3
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# RelayState is not signed: the only form accepted is a Studio landing hint (the
+# LandingUri grammar, path segments of safe characters, none starting with a dot).
+# The broker never redirects to it, so it can never become an open redirect.
+RELAY_STATE = re.compile(
+    r"(?:studio::|app:(?:JupyterServer|JupyterLab|RStudioServerPro|CodeEditor|Canvas):)"
+    r"(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*(?:/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*)?"
+)
+RELAY_STATE_MAX = 256
 
 logger = Logger(service=SERVICE)
 NAMESPACE = "StudioBroker"
@@ -70,7 +79,7 @@ def assertion_consumer() -> Response:
     started = time.perf_counter()
     saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
     try:
-        result = login_service().sign_in(saml_response)
+        result = login_service().sign_in(saml_response, _source_ip())
     except BrokerError as error:
         _record("Login", error.reason.split(":")[0], started, team=None)
         raise
@@ -85,7 +94,7 @@ def resume_sign_in() -> Response:
     token = _cookie(CONTINUE_COOKIE)
     if not token:
         raise ContinuationInvalid("continuation_cookie_missing")
-    result = login_service().resume(token)
+    result = login_service().resume(token, _source_ip())
     _record("Resume", type(result).__name__, started, team=result.team_id)
     return _respond(result)
 
@@ -160,7 +169,24 @@ def _saml_response_field(max_body_bytes: int) -> str:
         raise MalformedRequest("saml_response_field_missing_or_repeated")
     if len(values[0]) > max_body_bytes:
         raise RequestTooLarge("saml_response_too_large")
+    _check_relay_state(form.get("RelayState", []))
     return values[0]
+
+
+def _check_relay_state(values: list[str]) -> None:
+    """Absent, or one Studio landing hint; anything else (a URL above all) is refused."""
+    if not values:
+        return
+    if len(values) > 1 or len(values[0]) > RELAY_STATE_MAX or not RELAY_STATE.fullmatch(values[0]):
+        raise MalformedRequest("relay_state_not_allowed")
+
+
+def _source_ip() -> str | None:
+    """The client address as API Gateway saw it; X-Forwarded-For is client-controlled and ignored."""
+    context = app.current_event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, dict) else None
+    source_ip = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return source_ip if isinstance(source_ip, str) else None
 
 
 def _cookie(name: str) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from broker.config import RoutingTable, Team
-from broker.exceptions import ProfileGone, ProfileNotReady, TeamDisabled, UnknownTeam
+from broker.exceptions import NotAuthorised, ProfileGone, ProfileNotReady, TeamDisabled, UnknownTeam
 from broker.profiles import ProfileService, ProfileStatus
 from broker.saml import Identity
 
@@ -50,6 +50,11 @@ class StillPreparing:
 
 LoginResult = Landed | StillPreparing
 
+SOURCE_NOT_ALLOWED = (
+    "Your team's Studio can only be reached from the organisation's network. "
+    "Connect to it (for example through the VPN) and start again from your SSO portal."
+)
+
 
 class LoginService:
     """Turns a SAMLResponse (or a holding page's continuation) into a Studio URL."""
@@ -73,29 +78,36 @@ class LoginService:
         self.max_attempts = max_attempts
         self.resume_wait_seconds = resume_wait_seconds
 
-    def sign_in(self, saml_response: str) -> LoginResult:
-        """Validate a posted SAMLResponse and land the person in their team's Studio."""
+    def sign_in(self, saml_response: str, source_ip: str | None = None) -> LoginResult:
+        """Validate a posted SAMLResponse and land the person in their team's Studio.
+
+        ``source_ip`` is the client address API Gateway saw (never a header the
+        client can set); it matters only for teams with ``allowed_source_cidrs``.
+        """
         identity = self.validator.validate(saml_response)
-        team = self._routable_team(identity.team_id)
+        team = self._routable_team(identity.team_id, source_ip)
         # Only a verified assertion for a live team consumes its id: a refused
         # sign-in writes nothing anywhere.
         self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
         return self._land(identity.user_id, team, attempt=0, wait_seconds=None)
 
-    def resume(self, token: str) -> LoginResult:
+    def resume(self, token: str, source_ip: str | None = None) -> LoginResult:
         """Continue a sign-in from the holding page (single-use continuation token)."""
         payload = self.continuations.redeem(token)
         user_id, team_id = str(payload["user"]), str(payload["team"])
         attempt = int(str(payload["attempt"]))
-        team = self._routable_team(team_id)
+        team = self._routable_team(team_id, source_ip)
         return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self.resume_wait_seconds)
 
-    def _routable_team(self, team_id: str) -> Team:
+    def _routable_team(self, team_id: str, source_ip: str | None) -> Team:
         team = self.routing.team(team_id)
         if team is None:
             raise UnknownTeam(f"unknown_team:{team_id}"[:100])
         if not team.enabled:
             raise TeamDisabled("team_disabled", team.disabled_message or None)
+        # Checked only after the signature: an unverified request learns nothing of the allowlist.
+        if not team.allows_source(source_ip):
+            raise NotAuthorised("source_ip_not_allowed", SOURCE_NOT_ALLOWED)
         return team
 
     def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None) -> LoginResult:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import ipaddress
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -284,6 +285,16 @@ def _team_problems(doc: YamlDocument, index: int, team: dict[str, Any]) -> Itera
                 yield doc.problem(path, f"tag key {key!r} differs from the reserved "
                                         f"{TEAM_TAG!r} only in case", key=True)
 
+    cidrs = team.get("allowed_source_cidrs")
+    for number, cidr in enumerate(cidrs if isinstance(cidrs, list) else []):
+        if not isinstance(cidr, str):
+            continue
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError as exc:
+            yield doc.problem(("teams", index, "allowed_source_cidrs", number),
+                              f"not a network in CIDR form: {exc}")
+
     settings = team.get("user_settings")
     if isinstance(settings, dict):
         for key in settings:
@@ -394,5 +405,6 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
         tags=frozen_mapping({TEAM_TAG: team_id, **entry.get("tags", {})}),
         user_settings=frozen_mapping(entry.get("user_settings")),
         spoke_access=access,
+        allowed_source_cidrs=tuple(entry.get("allowed_source_cidrs", ())),
         **{name: entry[name] for name in _TEAM_FIELDS if name in entry},
     )

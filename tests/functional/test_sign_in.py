@@ -178,3 +178,15 @@ def test_metadata_and_health(landscape: Landscape) -> None:
     health = landscape.invoke(get_event("/health"))
     assert health["statusCode"] == 200 and '"teams":2' in health["body"]
     assert landscape.invoke(get_event("/nothing"))["statusCode"] == 404
+
+
+def test_saml_response_and_credentials_never_reach_the_log(
+    landscape: Landscape, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    saml_response = landscape.saml_response("user1", "team1")
+    assert landscape.post_acs(saml_response)["statusCode"] == 302
+    assert landscape.post_acs(saml_response)["statusCode"] == 401  # the refusal path logs too
+    logged = capsys.readouterr().out + caplog.text
+    assert "sign-in refused" in logged  # the log was captured at all
+    assert saml_response[:40] not in logged
+    assert "SecretAccessKey" not in logged and "SessionToken" not in logged

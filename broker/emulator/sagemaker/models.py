@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 from moto.core.common_models import BaseModel
 from moto.core.resource_tagging import TaggedResource
 from moto.sagemaker.models import Domain, SageMakerModelBackend, sagemaker_backends
+from moto.utilities.utils import get_partition
 
 from .. import settings
 from .exceptions import (
@@ -122,7 +123,8 @@ class UserProfile(BaseModel):
         self.region_name = region_name
         self.domain_id = domain_id
         self.name = name
-        self.arn = f"arn:aws:sagemaker:{region_name}:{account_id}:user-profile/{domain_id}/{name}"
+        partition = get_partition(region_name)
+        self.arn = f"arn:{partition}:sagemaker:{region_name}:{account_id}:user-profile/{domain_id}/{name}"
         self.user_settings = user_settings
         self.tags = tags
         self.home_efs_uid = home_efs_uid
@@ -314,12 +316,16 @@ class ExtendedSageMakerBackend(SageMakerModelBackend):
         presigned_tokens.forget(self.account_id, self.region_name)
         super().reset()
 
+    @property
+    def _arn_prefix(self) -> str:
+        return f"arn:{self.partition}:sagemaker:{self.region_name}:{self.account_id}"
+
     # Domains: moto says ValidationException for a missing domain, AWS ResourceNotFound.
 
     def _domain(self, domain_id: str) -> Domain:
         domain = self.domains.get(domain_id)
         if domain is None:
-            arn = f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:domain/{domain_id}"
+            arn = f"{self._arn_prefix}:domain/{domain_id}"
             raise ResourceNotFound(f"Domain {arn} does not exist.")
         return domain
 
@@ -336,7 +342,7 @@ class ExtendedSageMakerBackend(SageMakerModelBackend):
     # User profiles
 
     def _profile_arn(self, domain_id: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region_name}:{self.account_id}:user-profile/{domain_id}/{name}"
+        return f"{self._arn_prefix}:user-profile/{domain_id}/{name}"
 
     def _live(self, key: tuple[str, str], now: float) -> UserProfile | None:
         profile = self.user_profiles.get(key)

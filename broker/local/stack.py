@@ -1,0 +1,256 @@
+"""The local stack in one process: emulator, spokes, dev IdP, broker over HTTP, Studio stand-in.
+
+One HTTP server on loopback serves the dev IdP portal (``/``), the broker's
+API paths through the API Gateway adapter (``/saml/...``, ``/health``) and the
+Studio stand-in (``/studio/...``). The emulator is moto in server mode on its
+own free port, in a thread of this process, so the stand-in can redeem the
+presigned tokens it issued. boto3 reaches it through ``AWS_ENDPOINT_URL`` and
+fake credentials set in this process's environment (restored on stop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request
+
+from broker.config import RoutingTable
+from broker.local.bootstrap import HUB_REGION, ProvisionedSpoke, bootstrap_local_spokes
+from broker.local.devidp import (
+    LOCAL_ROUTING_NAME,
+    DevIdp,
+    load_users,
+    signing_identity,
+    write_local_routing,
+)
+from broker.local.http import LambdaProxy
+from broker.local.studio import PREFIX as STUDIO_PREFIX
+from broker.local.studio import StudioStandIn, studio_base_url
+from broker.routing import load_routing_table
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+BROKER_PATHS = ("/saml/", "/health")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What ``broker serve`` and ``broker demo`` let a person choose."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    routing: Path = Path("routing.yaml")
+    users: Path = Path("local/users.yaml")
+    state_dir: Path = Path(".local-state")
+    aws_endpoint: str | None = None
+    table_name: str = "studio-broker-state"
+    # A new profile stays Pending this long in the emulator; the broker waits
+    # up to profile_wait_seconds before answering its holding page.
+    profile_delay_seconds: float = 2.0
+    profile_wait_seconds: float = 8.0
+
+
+class _QuietRequestHandler(WSGIRequestHandler):
+    """The router logs requests itself, in the stack's format."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@dataclass
+class _Router:
+    """Sends each request to the portal, the broker or the Studio stand-in."""
+
+    portal: Any = None
+    broker: Any = None
+    studio: Any = None
+    log: Log = field(default=lambda _: None)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "/")
+        if path.startswith(BROKER_PATHS):
+            return self.broker(environ, start_response)  # the proxy logs its own line
+        app = self.studio if path.startswith(STUDIO_PREFIX + "/") else self.portal
+        started = time.perf_counter()
+        response = app.respond(Request(environ))
+        where = "studio" if app is self.studio else "portal"
+        self.log(f"{where} {environ['REQUEST_METHOD']} {path} -> {response.status_code} "
+                 f"({(time.perf_counter() - started) * 1000:.0f} ms)")
+        return response(environ, start_response)
+
+
+@contextmanager
+def _environment(values: dict[str, str | None]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    try:
+        for name, value in values.items():
+            _set_env(name, value)
+        yield
+    finally:
+        for name, value in saved.items():
+            _set_env(name, value)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+class LocalStack:
+    """Start with :meth:`start` (or ``with``), stop with :meth:`stop`; one per process at a time."""
+
+    def __init__(self, options: StackOptions, log: Log = lambda _: None) -> None:
+        self.options = options
+        self.log = log
+        self.base_url = ""
+        self.emulator_url = ""
+        self.routing: RoutingTable | None = None
+        self.spokes: list[ProvisionedSpoke] = []
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._emulator: Any = None
+        self._env: Any = None
+        self._handler_installed = False
+
+    @property
+    def portal_url(self) -> str:
+        """The one URL a person opens."""
+        return self.base_url + "/"
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        """Bring everything up; on any failure, take down what was started and re-raise."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        opts = self.options
+        if opts.host not in LOOPBACK_HOSTS:
+            # The dev IdP signs anything for anyone, and the ACS is plain http: loopback only.
+            raise ValueError(f"the local stack serves only on loopback {LOOPBACK_HOSTS}, not {opts.host!r}")
+        source = load_routing_table(opts.routing, check_expiry=False)
+        users = load_users(opts.users, source.teams)
+        router = _Router(log=self.log)
+        self._server = make_server(opts.host, opts.port, router, threaded=True,
+                                   request_handler=_QuietRequestHandler)
+        self.base_url = f"http://{opts.host}:{self._server.server_port}"
+
+        state = Path(opts.state_dir)
+        keys = {app.name: signing_identity(state, app.name) for app in source.applications.values()}
+        self.routing = write_local_routing(
+            opts.routing, state / LOCAL_ROUTING_NAME, f"{self.base_url}/saml/acs",
+            {name: cert for name, (_, cert) in keys.items()})
+        self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
+
+        self._start_emulator()
+        self.spokes = bootstrap_local_spokes(self.routing, opts.table_name, log=self.log)
+        self._install_broker()
+
+        router.portal = DevIdp.for_applications(users, self.routing, keys)
+        router.broker = LambdaProxy(_lambda_handler(), log=self.log)
+        router.studio = StudioStandIn(_redeemer() if self._emulator else None)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-stack-http",
+                                        daemon=True)
+        self._thread.start()
+
+    def _start_emulator(self) -> None:
+        # Imported here: moto is a dev dependency, needed only by the local stack.
+        from broker.emulator import settings
+        from broker.emulator.server import start_server
+
+        opts = self.options
+        if opts.aws_endpoint:
+            self.emulator_url = opts.aws_endpoint.rstrip("/")
+            self.log(f"emulator: using {self.emulator_url} (its Studio URLs are its own setting)")
+        else:
+            self._emulator, self.emulator_url = start_server("127.0.0.1", 0)
+            # The process's moto backends are shared: start from an empty emulator.
+            urllib.request.urlopen(
+                urllib.request.Request(f"{self.emulator_url}/moto-api/reset", method="POST"),
+                timeout=10).close()
+            settings.configure(studio_base_url=studio_base_url(self.base_url),
+                               profile_delay_seconds=opts.profile_delay_seconds)
+            self.log(f"emulator: {self.emulator_url} (in process)")
+        self._env = _environment({
+            "AWS_ENDPOINT_URL": self.emulator_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": None,
+            "AWS_PROFILE": None,
+            "AWS_DEFAULT_REGION": HUB_REGION,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+        })
+        self._env.__enter__()
+
+    def _install_broker(self) -> None:
+        from broker import handler
+        from broker.wiring import BrokerSettings, build_login_service
+
+        assert self.routing is not None
+        settings = BrokerSettings(table_name=self.options.table_name, table_region=HUB_REGION,
+                                  profile_wait_seconds=self.options.profile_wait_seconds)
+        service = build_login_service(self.routing, settings)
+        service.profiles.poll_seconds = 0.1  # the emulator answers in milliseconds
+        handler.use_login_service(service)
+        self._handler_installed = True
+
+    def stop(self) -> None:
+        """Stop serving, stop the emulator, restore the environment; safe to call twice."""
+        if self._server is not None:
+            if self._thread is not None:
+                self._server.shutdown()
+                self._thread.join(timeout=5)
+            self._server.server_close()
+            self._server, self._thread = None, None
+        if self._handler_installed:
+            from broker import handler
+
+            handler.use_login_service(None)
+            self._handler_installed = False
+        if self._emulator is not None:
+            from broker.emulator import settings
+
+            self._emulator.stop()
+            settings.reset()
+            self._emulator = None
+        if self._env is not None:
+            self._env.__exit__(None, None, None)
+            self._env = None
+
+
+def _lambda_handler() -> Any:
+    from broker.handler import lambda_handler
+
+    return lambda_handler
+
+
+def _redeemer() -> Any:
+    from broker.emulator import redeem_presigned_token
+
+    return redeem_presigned_token
+
+
+def quiet_http_logs() -> None:
+    """Silence werkzeug's per-request lines (the emulator's AWS calls would drown the stack's)."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
