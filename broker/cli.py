@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # module path -> command group; each module defines add_parser(subparsers)
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("broker.local.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -151,8 +151,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _saml_response_field(max_body_bytes: int) -> str:
     event = app.current_event
-    content_type = (event.get_header_value("content-type", default_value="", case_sensitive=False)
-                    or "").split(";")[0].strip().lower()
+    content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != FORM_CONTENT_TYPE:
         raise MalformedRequest("content_type_not_form")
     raw = event.body or ""
@@ -190,7 +189,7 @@ def _source_ip() -> str | None:
 
 
 def _cookie(name: str) -> str | None:
-    header = app.current_event.get_header_value("cookie", default_value="", case_sensitive=False)
+    header = app.current_event.headers.get("cookie")
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(header or "")

@@ -53,33 +53,40 @@ def bootstrap_local_spokes(
     log(f"hub {HUB_ACCOUNT_ID}: table {table_name} ready")
     spokes = []
     for team in routing.teams.values():
-        spoke = _provision_team(hub, team, routing)
+        spoke = _provision_team(hub, team)
         log(f"spoke {spoke.account_id} {spoke.region}: team {spoke.team_id}, "
             f"domain {spoke.domain_id}, role {spoke.execution_role_arn}")
         spokes.append(spoke)
     return spokes
 
 
-def spoke_session(hub: boto3.Session, account_id: str, region: str) -> boto3.Session:
-    """A session in a spoke account, as the organisation's admin role."""
+def spoke_client(hub: boto3.Session, account_id: str, region: str) -> Callable[[str], Any]:
+    """A maker of clients in a spoke account, as the organisation's admin role.
+
+    The clients come from the hub session, which has already loaded the service models.
+    """
     credentials = hub.client("sts", region_name=region).assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/{ORGANIZATION_ROLE}",
         RoleSessionName="local-bootstrap",
     )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=region,
-    )
+
+    def client(service: str) -> Any:
+        return hub.client(
+            service, region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return client
 
 
-def _provision_team(hub: boto3.Session, team: Team, routing: RoutingTable) -> ProvisionedSpoke:
-    session = spoke_session(hub, team.account_id, team.region)
-    iam = session.client("iam")
+def _provision_team(hub: boto3.Session, team: Team) -> ProvisionedSpoke:
+    client = spoke_client(hub, team.account_id, team.region)
+    iam = client("iam")
     _ensure_role(iam, team.spoke_access.role_name, _broker_access_trust(team))
     _ensure_role(iam, team.execution_role_arn.rsplit("/", 1)[1], _sagemaker_trust())
-    domain_id = _ensure_domain(session.client("sagemaker"), session.client("ec2"), team)
+    domain_id = _ensure_domain(client("sagemaker"), client("ec2"), team)
     return ProvisionedSpoke(team.id, team.account_id, team.region, domain_id, team.execution_role_arn)
 
 

@@ -180,28 +180,31 @@ class LocalStack:
         from broker.emulator.server import start_server
 
         opts = self.options
-        if opts.aws_endpoint:
-            self.emulator_url = opts.aws_endpoint.rstrip("/")
-            self.log(f"emulator: using {self.emulator_url} (its Studio URLs are its own setting)")
-        else:
-            self._emulator, self.emulator_url = start_server("127.0.0.1", 0)
-            # The process's moto backends are shared: start from an empty emulator.
-            urllib.request.urlopen(
-                urllib.request.Request(f"{self.emulator_url}/moto-api/reset", method="POST"),
-                timeout=10).close()
-            settings.configure(studio_base_url=studio_base_url(self.base_url),
-                               profile_delay_seconds=opts.profile_delay_seconds)
-            self.log(f"emulator: {self.emulator_url} (in process)")
         self._env = _environment({
-            "AWS_ENDPOINT_URL": self.emulator_url,
+            "AWS_ENDPOINT_URL": opts.aws_endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": None,
             "AWS_PROFILE": None,
             "AWS_DEFAULT_REGION": HUB_REGION,
             "POWERTOOLS_METRICS_DISABLED": "true",
+            # moto loads thousands of AMIs per EC2 region otherwise (about 1 s each).
+            "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
         })
         self._env.__enter__()
+        if opts.aws_endpoint:
+            self.emulator_url = opts.aws_endpoint.rstrip("/")
+            self.log(f"emulator: using {self.emulator_url} (its Studio URLs are its own setting)")
+            return
+        self._emulator, self.emulator_url = start_server("127.0.0.1", 0)
+        os.environ["AWS_ENDPOINT_URL"] = self.emulator_url
+        # The process's moto backends are shared: start from an empty emulator.
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.emulator_url}/moto-api/reset", method="POST"),
+            timeout=10).close()
+        settings.configure(studio_base_url=studio_base_url(self.base_url),
+                           profile_delay_seconds=opts.profile_delay_seconds)
+        self.log(f"emulator: {self.emulator_url} (in process)")
 
     def _install_broker(self) -> None:
         from broker import handler

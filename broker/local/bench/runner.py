@@ -1,0 +1,281 @@
+"""Orchestration of ``broker bench``: emulator, spokes, broker processes, floors, report.
+
+Process layout (2 cores suffice):
+
+- this process: provisions the emulator, writes the routing tables, measures
+  the floor (raw python3-saml strict validation of the same kind of response)
+  and spawns everything else;
+- the emulator: ``python -m broker.emulator.server`` (its CPU is not the broker's);
+- broker workers (:mod:`.worker`): ``--concurrency`` processes, each a Lambda
+  container, running the real handler; worker 0 also runs first logins and
+  the routing-table-size comparison;
+- cold-start children (:mod:`.coldstart`): a fresh interpreter per run, for
+  the broker and for the ``import boto3`` + one client floor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.local.bench import landscape
+from broker.local.bench.landscape import (
+    BENCH_ACS_URL,
+    BENCH_ENTITY_ID,
+    BENCH_TABLE,
+    HUB_REGION,
+    BenchTeam,
+    EmulatorProcess,
+)
+
+SMALL_TABLE = 10
+COMPARE_BLOCKS = 4  # small and large tables alternate, so drift hits both alike
+WORKER_TIMEOUT_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to run; the defaults finish in well under a minute on two cores."""
+
+    logins: int = 400
+    users: int = 10
+    teams: int = 4
+    table_size: int = 10_000
+    accounts: int = 500
+    concurrency: int = 1
+    compare_logins: int = 200
+    cold_starts: int = 3
+    floor_repeats: int = 200
+
+    def __post_init__(self) -> None:
+        for name in ("logins", "users", "teams", "table_size", "accounts", "concurrency",
+                     "compare_logins", "cold_starts", "floor_repeats"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+Progress = Callable[[str], None]
+
+
+def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Run the whole benchmark and return the report (see :mod:`.report` for its shape)."""
+    say = progress or (lambda _: None)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
+        work = Path(tmp)
+        base_env = landscape.aws_env("http://unset.invalid")
+        say("starting the emulator (its own process)")
+        emulator = EmulatorProcess(base_env)
+        try:
+            env = landscape.aws_env(emulator.url)
+            teams = landscape.bench_teams(options.teams)
+            say(f"provisioning {len(teams)} teams in {len({t.account_id for t in teams})} spoke accounts")
+            landscape.provision(teams, emulator.url)
+            idps = _idps(teams)
+            say(f"writing routing tables ({SMALL_TABLE} and {options.table_size} teams)")
+            routing = _routing_files(work, teams, idps, options)
+            users = [f"user{n}@example.com" for n in range(1, options.users + 1)]
+            pairs = [[user, team.id] for user in users for team in teams]
+
+            say("measuring the floor: python3-saml strict validation")
+            floor = measure_floor(idps[teams[0].id], teams[0], options.floor_repeats)
+
+            say(f"signing in through {options.concurrency} broker process(es)")
+            workers = _run_workers(work, env, routing, idps, pairs, options)
+
+            say(f"{options.cold_starts} cold starts, and as many `import boto3` + one client")
+            cold = _cold_starts(work, env, routing["small"], idps[teams[0].id], pairs[0], options)
+        finally:
+            emulator.stop()
+    from broker.local.bench.report import build_report
+
+    return build_report(options, floor, workers, cold, machine(), time.perf_counter() - started)
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers were taken."""
+    return {"python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+
+
+def _idps(teams: list[BenchTeam]) -> dict[str, Any]:
+    from broker.local.idp import SamlIdentityProvider
+
+    return {team.id: SamlIdentityProvider.generate(team.issuer) for team in teams}
+
+
+def _routing_files(work: Path, teams: list[BenchTeam], idps: dict[str, Any],
+                   options: BenchOptions) -> dict[str, str]:
+    certificates = {team_id: idp.cert_pem for team_id, idp in idps.items()}
+    largest = max(options.table_size, SMALL_TABLE)
+    pems = list(landscape.filler_certificates(max(1, largest - len(teams))))
+    files = {}
+    for name, size in (("small", SMALL_TABLE), ("large", options.table_size)):
+        path = work / f"routing-{name}.yaml"
+        path.write_text(landscape.routing_yaml(teams, certificates, size, options.accounts, pems))
+        files[name] = str(path)
+    return files
+
+
+def measure_floor(idp: Any, team: BenchTeam, repeats: int) -> dict[str, Any]:
+    """CPU of raw python3-saml strict validation of one response, and of the broker's validator.
+
+    The raw number is python3-saml 1.16 as shipped (no schema or XPath cache):
+    the issue's floor. The broker's validator (our checks + python3-saml with
+    the caches) is measured on the same response for the breakdown.
+    """
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+
+    from broker.config import IdpApplication, ServiceProvider
+    from broker.saml import SamlValidator, speedups, toolkit
+
+    sp = ServiceProvider(entity_id=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)
+    application = IdpApplication(f"studio-{team.id}", team.issuer, (idp.cert_pem,),
+                                 frozenset({team.id}))
+    response = idp.encode(idp.build_response(
+        user_id="floor@example.com", team_id=team.id, audience=BENCH_ENTITY_ID,
+        acs_url=BENCH_ACS_URL))
+    settings = toolkit.settings_for(sp, application)
+    request = toolkit.request_data(BENCH_ACS_URL)
+
+    def raw() -> None:
+        if not OneLogin_Saml2_Response(settings, response).is_valid(request, raise_exceptions=True):
+            raise AssertionError("python3-saml refused the benchmark's response")
+
+    was_installed = speedups.installed()
+    speedups.uninstall()
+    try:
+        raw_ms = _cpu_ms_per_call(raw, repeats)
+    finally:
+        if was_installed:
+            speedups.install()
+    validator = SamlValidator(sp, {team.issuer: application})
+    broker_ms = _cpu_ms_per_call(lambda: validator.validate(response), repeats)
+    return {"python3_saml_raw_cpu_ms": raw_ms, "broker_validator_cpu_ms": broker_ms,
+            "repeats": repeats}
+
+
+def _cpu_ms_per_call(call: Callable[[], Any], repeats: int) -> float:
+    for _ in range(min(20, repeats)):  # warm-up: first-use costs are a cold start's, not this
+        call()
+    cpu = time.process_time()
+    for _ in range(repeats):
+        call()
+    return (time.process_time() - cpu) * 1000 / repeats
+
+
+def _cycle(pairs: list[list[str]], count: int, offset: int = 0) -> list[list[str]]:
+    return [pairs[(offset + i) % len(pairs)] for i in range(count)]
+
+
+def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps: dict[str, Any],
+                 pairs: list[list[str]], options: BenchOptions) -> list[dict[str, Any]]:
+    n = options.concurrency
+    go = str(work / "go")
+    ready = [str(work / f"ready-{i}") for i in range(n)]
+    per_worker = max(1, options.logins // n)
+    block = max(1, options.compare_logins // COMPARE_BLOCKS)
+    idp_specs = {team: {"issuer": idp.issuer, "key_pem": idp.key_pem, "cert_pem": idp.cert_pem}
+                 for team, idp in idps.items()}
+    jobs = []
+    for i in range(n):
+        warm = {"name": "warm", "routing": "small", "measure": True, "ready": ready[i], "wait": go,
+                "pairs": _cycle(pairs, per_worker, offset=i)}
+        if i == 0:
+            phases = [{"name": "first", "routing": "small", "measure": True, "pairs": pairs}, warm,
+                      {"name": "large-warmup", "routing": "large", "pairs": pairs}]
+            for round_ in range(COMPARE_BLOCKS):
+                for table in ("small", "large"):
+                    phases.append({"name": f"compare-{table}", "routing": table, "measure": True,
+                                   "pairs": _cycle(pairs, block, offset=round_ * block)})
+        else:
+            # Profiles exist once worker 0 is ready for its warm phase; warm this container's caches.
+            phases = [{"name": "warmup", "routing": "small", "pairs": pairs, "wait": ready[0]}, warm]
+        jobs.append({"routing": routing, "table_name": BENCH_TABLE, "table_region": HUB_REGION,
+                     "idps": idp_specs, "phases": phases})
+
+    processes = []
+    for i, job in enumerate(jobs):
+        job_file, result_file = work / f"job-{i}.json", work / f"result-{i}.json"
+        job_file.write_text(json.dumps(job))
+        processes.append((subprocess.Popen(
+            [sys.executable, "-m", "broker.local.bench.worker", str(job_file), str(result_file)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env), result_file))
+    try:
+        deadline = time.monotonic() + WORKER_TIMEOUT_SECONDS
+        while not all(os.path.exists(path) for path in ready):
+            if any(p.poll() not in (None, 0) for p, _ in processes) or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        Path(go).write_text("go")
+        results = []
+        for process, result_file in processes:
+            _, stderr = process.communicate(timeout=WORKER_TIMEOUT_SECONDS)
+            if process.returncode != 0:
+                raise RuntimeError(f"a broker worker failed:\n{stderr[-4000:]}")
+            results.append(json.loads(Path(result_file).read_text()))
+        return results
+    finally:
+        for process, _ in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idp: Any, pair: list[str],
+                 options: BenchOptions) -> dict[str, Any]:
+    broker_runs, baseline_runs = [], []
+    for run in range(options.cold_starts):
+        user, team = pair
+        event = landscape.acs_event(idp.encode(idp.build_response(
+            user_id=user, team_id=team, audience=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)))
+        job = {"routing_file": routing_file, "table_name": BENCH_TABLE, "table_region": HUB_REGION,
+               "event": event}
+        broker_runs.append(_spawn_cold(work, env, "broker", job, run))
+        baseline_runs.append(_spawn_cold(work, env, "boto3", job, run))
+    return {"broker": broker_runs, "boto3": baseline_runs}
+
+
+def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any], run: int) -> dict[str, Any]:
+    job_file, result_file = work / f"cold-{mode}-{run}.json", work / f"cold-{mode}-{run}-result.json"
+    job_file.write_text(json.dumps(job))
+    spawned = time.time()
+    completed = subprocess.run(
+        [sys.executable, "-m", "broker.local.bench.coldstart", mode, str(job_file), str(result_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        timeout=WORKER_TIMEOUT_SECONDS, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"a cold-start child ({mode}) failed:\n{completed.stderr[-4000:]}")
+    result = json.loads(result_file.read_text())
+    result["spawned_at"] = spawned
+    result["wall_ms"] = (result["answered_at"] - spawned) * 1000
+    return result
+
+
+def merge_calls(phases: list[dict[str, Any]]) -> Counter[str]:
+    """All calls of several phases together."""
+    total: Counter[str] = Counter()
+    for phase in phases:
+        total.update(phase["calls"])
+    return total
+
+
+def options_dict(options: BenchOptions) -> dict[str, Any]:
+    """The options as plain data (for the JSON report)."""
+    return asdict(options)
+
+
+def median(values: list[float]) -> float:
+    """The median, 0.0 for no values."""
+    return statistics.median(values) if values else 0.0

@@ -1,0 +1,180 @@
+"""One broker process of the benchmark: a Lambda container signing people in, measured.
+
+``python -m broker.local.bench.worker JOB.json RESULT.json`` runs the job's
+phases in order through the real handler (:func:`broker.handler.lambda_handler`
+with API Gateway events), wired exactly as the Lambda wires itself
+(:func:`broker.wiring.build_login_service` on the routing table loaded by
+:func:`broker.routing.routing_table_from_env`). Each phase's responses are
+signed before its clock starts, so only the broker's work is measured:
+``time.process_time`` (this process's CPU, every thread), wall time per
+login, and AWS calls counted on botocore's events. The parent sends stdout
+(the handler's log lines and metrics) to /dev/null; results go to a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.local.bench.landscape import BENCH_ACS_URL, BENCH_ENTITY_ID, acs_event
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The fields of a Lambda context that the handler's decorators read."""
+
+    function_name: str = "studio-broker-bench"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:studio-broker-bench"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+class CallCounter:
+    """AWS calls by ``service.Operation`` (one per API call) and HTTP attempts (retries show here)."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.attempts = 0
+
+    def on_call(self, event_name: str, **_: Any) -> None:
+        _, service, operation = event_name.split(".", 2)
+        self.calls[f"{service}.{operation}"] += 1
+
+    def on_send(self, **_: Any) -> None:
+        self.attempts += 1
+
+    def reset(self) -> None:
+        self.calls.clear()
+        self.attempts = 0
+
+
+def peak_rss_kb() -> int:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def wait_for(path: str, timeout: float = 120.0) -> None:
+    """Block until ``path`` exists (the parent's start signal)."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no start signal at {path}")
+        time.sleep(0.005)
+
+
+class Worker:
+    """Holds the login services (one per routing table) and runs phases."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        from broker.local.idp import SamlIdentityProvider
+
+        self.job = job
+        self.counter = CallCounter()
+        self.services: dict[str, Any] = {}
+        self.loads: dict[str, dict[str, float]] = {}
+        self.idps = {
+            team: SamlIdentityProvider(spec["issuer"], spec["key_pem"], spec["cert_pem"])
+            for team, spec in job["idps"].items()
+        }
+
+    def service(self, routing: str) -> Any:
+        """The login service on routing table ``routing``, built (and timed) on first use."""
+        if routing in self.services:
+            return self.services[routing]
+        from broker.aws import AwsClients
+        from broker.routing import routing_table_from_env
+        from broker.wiring import BrokerSettings, build_login_service
+
+        os.environ["BROKER_ROUTING_FILE"] = self.job["routing"][routing]
+        cpu, wall = time.process_time(), time.perf_counter()
+        table = routing_table_from_env()
+        loaded_cpu, loaded_wall = time.process_time(), time.perf_counter()
+        clients = AwsClients()
+        clients.register("provide-client-params", self.counter.on_call)
+        clients.register("before-send", self.counter.on_send)
+        service = build_login_service(table, BrokerSettings.from_env(), clients)
+        self.loads[routing] = {
+            "teams": len(table.teams),
+            "applications": len(table.applications),
+            "load_wall_ms": (loaded_wall - wall) * 1000,
+            "load_cpu_ms": (loaded_cpu - cpu) * 1000,
+            "build_cpu_ms": (time.process_time() - loaded_cpu) * 1000,
+        }
+        self.services[routing] = service
+        return service
+
+    def events(self, pairs: list[list[str]]) -> list[dict[str, Any]]:
+        """Signed ACS events for (user, team) pairs; signing is the IdP's work, done before timing."""
+        out = []
+        for user, team in pairs:
+            idp = self.idps[team]
+            xml = idp.build_response(
+                user_id=user, team_id=team, audience=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)
+            out.append(acs_event(idp.encode(xml)))
+        return out
+
+    def run_phase(self, phase: dict[str, Any]) -> dict[str, Any]:
+        """Sign in every pair of the phase once, in order; measure if asked."""
+        from broker import handler
+
+        handler.use_login_service(self.service(phase["routing"]))
+        events = self.events(phase["pairs"])
+        if phase.get("ready"):
+            Path(phase["ready"]).write_text("ready")
+        if phase.get("wait"):
+            wait_for(phase["wait"])
+        context = LambdaContext()
+        statuses: Counter[int] = Counter()
+        latencies: list[float] = []
+        self.counter.reset()
+        started_at = time.time()
+        cpu, wall = time.process_time(), time.perf_counter()
+        for event in events:
+            begin = time.perf_counter()
+            response = handler.lambda_handler(event, context)
+            latencies.append((time.perf_counter() - begin) * 1000)
+            statuses[response["statusCode"]] += 1
+        cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
+        return {
+            "name": phase["name"],
+            "routing": phase["routing"],
+            "measured": bool(phase.get("measure")),
+            "logins": len(events),
+            "statuses": {str(code): count for code, count in sorted(statuses.items())},
+            "calls": dict(sorted(self.counter.calls.items())),
+            "attempts": self.counter.attempts,
+            "cpu_s": cpu_s,
+            "wall_s": wall_s,
+            "started_at": started_at,
+            "latencies_ms": latencies,
+            "peak_rss_kb": peak_rss_kb(),
+        }
+
+
+def main(argv: list[str]) -> int:
+    """Run the job in ``argv[0]``, write results to ``argv[1]``."""
+    job = json.loads(Path(argv[0]).read_text())
+    os.environ["BROKER_TABLE_NAME"] = job["table_name"]
+    os.environ["BROKER_TABLE_REGION"] = job["table_region"]
+    cpu, wall = time.process_time(), time.perf_counter()
+    import broker.handler  # noqa: F401  (the Lambda's own import, timed)
+
+    imported = {"import_cpu_ms": (time.process_time() - cpu) * 1000,
+                "import_wall_ms": (time.perf_counter() - wall) * 1000}
+    worker = Worker(job)
+    phases = [worker.run_phase(phase) for phase in job["phases"]]
+    Path(argv[1]).write_text(json.dumps({
+        "imports": imported, "loads": worker.loads, "phases": phases, "peak_rss_kb": peak_rss_kb(),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
