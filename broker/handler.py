@@ -77,8 +77,8 @@ def _routing() -> RoutingTable:
 def assertion_consumer() -> Response:
     """Receive the IdP's POSTed SAMLResponse."""
     started = time.perf_counter()
-    saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
     try:
+        saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
         result = login_service().sign_in(saml_response, _source_ip())
     except BrokerError as error:
         _record("Login", error.reason.split(":")[0], started, team=None)
