@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint clean
+.PHONY: venv test lint run demo browser clean
 
 venv: $(STAMP)
 
@@ -18,6 +18,19 @@ $(STAMP): pyproject.toml
 test: venv
 	$(BIN)/ruff check broker tests
 	$(BIN)/pytest
+
+## run: the local stack (emulator, spokes, dev IdP portal, broker, Studio stand-in); prints one URL
+run: venv
+	$(BIN)/broker serve
+
+## demo: the seed scenario end to end over HTTP; prints a table, exits non-zero on any failed check
+demo: venv
+	$(BIN)/broker demo
+
+## browser: Debian's chromium + chromedriver for the browser tests (needs root; CI runs it)
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 lint: venv
 	$(BIN)/ruff check broker tests

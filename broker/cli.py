@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 
 # module path -> command group; each module defines add_parser(subparsers)
-COMMAND_MODULES: tuple[str, ...] = ("broker.local.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "broker.local.commands", "broker.local.bench_commands", "broker.ops.rollout_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

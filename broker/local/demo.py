@@ -14,7 +14,6 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
@@ -149,7 +148,7 @@ def sign_in(base_url: str, user: str, team: str) -> SignIn:
         # The holding page: reload its continue URL with its cookie, as a browser would.
         cookie = (answer.headers.get("Set-Cookie") or "").split(";", 1)[0]
         time.sleep(0.5)
-        answer = request("GET", urllib.parse.urljoin(form.action, unescape(parse_page(answer.body).refresh)),
+        answer = request("GET", urllib.parse.urljoin(form.action, parse_page(answer.body).refresh),
                          headers={"Cookie": cookie})
     if answer.status != 302:
         return SignIn(user, team, answer.status, parse_page(answer.body).h1,

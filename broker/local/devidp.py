@@ -16,10 +16,10 @@ can be seen in a browser.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -91,7 +91,7 @@ def signing_identity(state_dir: Path, application: str) -> tuple[str, str]:
     key_path, cert_path = folder / f"{application}.key.pem", folder / f"{application}.cert.pem"
     if key_path.exists() and cert_path.exists():
         key_pem, cert_pem = key_path.read_text(), cert_path.read_text()
-        if certificate_problem(cert_pem, _now()) is None:
+        if certificate_problem(cert_pem, datetime.now(UTC)) is None:
             return key_pem, cert_pem
     key_pem, cert_pem = generate_signing_identity()
     folder.mkdir(parents=True, exist_ok=True)
@@ -242,15 +242,3 @@ def _html(body: str, status: int = 200) -> Response:
     return Response(body, status, content_type="text/html; charset=utf-8",
                     headers={"Cache-Control": "no-store"})
 
-
-def _now() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
-
-
-def state_dir_from(path: str | os.PathLike[str]) -> Path:
-    """The local state folder, created if missing."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

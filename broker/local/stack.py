@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class LocalStack:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._emulator: Any = None
-        self._env: Any = None
+        self._env = ExitStack()
         self._handler_installed = False
 
     @property
@@ -180,7 +180,7 @@ class LocalStack:
         from broker.emulator.server import start_server
 
         opts = self.options
-        self._env = _environment({
+        self._env.enter_context(_environment({
             "AWS_ENDPOINT_URL": opts.aws_endpoint,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -190,8 +190,7 @@ class LocalStack:
             "POWERTOOLS_METRICS_DISABLED": "true",
             # moto loads thousands of AMIs per EC2 region otherwise (about 1 s each).
             "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-        })
-        self._env.__enter__()
+        }))
         if opts.aws_endpoint:
             self.emulator_url = opts.aws_endpoint.rstrip("/")
             self.log(f"emulator: using {self.emulator_url} (its Studio URLs are its own setting)")
@@ -237,9 +236,7 @@ class LocalStack:
             self._emulator.stop()
             settings.reset()
             self._emulator = None
-        if self._env is not None:
-            self._env.__exit__(None, None, None)
-            self._env = None
+        self._env.close()
 
 
 def _lambda_handler() -> Any:

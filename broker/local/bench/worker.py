@@ -56,7 +56,17 @@ class CallCounter:
 
 
 def peak_rss_kb() -> int:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
+    """Peak resident memory of this program so far, in KiB.
+
+    Linux's ``VmHWM`` starts afresh at exec; ``ru_maxrss`` (the fallback
+    elsewhere) also carries the forking parent's peak across exec.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 

@@ -1,0 +1,245 @@
+"""The benchmark's report: raw measurements in, numbers per scenario, targets and a table out.
+
+Report shape (``--json`` prints it): ``scenarios`` (``warm``, ``first``,
+``cold_start``: logins, AWS calls per login by ``service.Operation``, CPU ms
+per login, wall latency percentiles, logins/s, peak RSS), ``floor``
+(python3-saml alone, ``import boto3`` + one client, and the ratios),
+``table_size`` (the same warm login on a small and on a large routing table),
+``targets`` (the issue's targets, each with the measured value and ``met``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+WARM_CALLS = {"dynamodb.PutItem": 1.0, "sagemaker.CreatePresignedDomainUrl": 1.0}
+FIRST_LOGIN_ALLOWED = frozenset({
+    "dynamodb.PutItem", "sts.AssumeRole", "sagemaker.DescribeUserProfile",
+    "sagemaker.CreateUserProfile", "sagemaker.CreatePresignedDomainUrl",
+})
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile (0.0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def _per_login(calls: Counter[str], logins: int) -> dict[str, float]:
+    return {name: round(count / logins, 3) for name, count in sorted(calls.items())} if logins else {}
+
+
+def scenario(phases: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """One scenario's numbers from the phases (one per worker process) that ran it."""
+    phases = list(phases)
+    logins = sum(p["logins"] for p in phases)
+    calls: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    latencies: list[float] = []
+    for phase in phases:
+        calls.update(phase["calls"])
+        statuses.update(phase["statuses"])
+        latencies.extend(phase["latencies_ms"])
+    cpu_s = sum(p["cpu_s"] for p in phases)
+    span = max(p["started_at"] + p["wall_s"] for p in phases) - min(p["started_at"] for p in phases)
+    return {
+        "logins": logins,
+        "processes": len(phases),
+        "statuses": dict(statuses),
+        "calls_per_login": _per_login(calls, logins),
+        "total_calls_per_login": round(sum(calls.values()) / logins, 3) if logins else 0.0,
+        "http_attempts_per_login": round(sum(p["attempts"] for p in phases) / logins, 3),
+        "cpu_ms_per_login": cpu_s * 1000 / logins,
+        "latency_ms": {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+                       "p99": percentile(latencies, 99)},
+        "logins_per_second_per_process": statistics.mean(p["logins"] / p["wall_s"] for p in phases),
+        "logins_per_second_total": logins / span if span > 0 else 0.0,
+        "cpu_bound_logins_per_second_per_core": 1000 / (cpu_s * 1000 / logins) if cpu_s else 0.0,
+        "peak_rss_mb": max(p["peak_rss_kb"] for p in phases) / 1024,
+    }
+
+
+def cold_scenario(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cold starts: process start to first answered login, per fresh process."""
+    walls = [r["wall_ms"] for r in runs]
+    calls = Counter(runs[0]["calls"]) if runs else Counter()
+    return {
+        "logins": len(runs),
+        "processes": len(runs),
+        "statuses": dict(Counter(str(r["status"]) for r in runs)),
+        "calls_per_login": _per_login(calls, 1),
+        "total_calls_per_login": float(sum(calls.values())),
+        "cpu_ms_per_login": statistics.median(r["cpu_s"] * 1000 for r in runs),
+        "latency_ms": {"p50": percentile(walls, 50), "p95": percentile(walls, 95),
+                       "p99": percentile(walls, 99)},
+        "import_ms": statistics.median((r["imported_at"] - r["spawned_at"]) * 1000 for r in runs),
+        "ready_ms": statistics.median((r["wired_at"] - r["spawned_at"]) * 1000 for r in runs),
+        "peak_rss_mb": max(r["peak_rss_kb"] for r in runs) / 1024,
+    }
+
+
+def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, Any]],
+                 cold: dict[str, Any], machine: dict[str, Any], duration_s: float) -> dict[str, Any]:
+    """Everything measured, the ratios and the issue's targets."""
+    from dataclasses import asdict
+
+    main = workers[0]
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for worker in workers:
+        for phase in worker["phases"]:
+            by_name.setdefault(phase["name"], []).append(phase)
+    warm = scenario(by_name["warm"])
+    first = scenario(by_name["first"])
+    cold_start = cold_scenario(cold["broker"])
+    baseline = cold["boto3"]
+    baseline_ms = statistics.median(r["wall_ms"] for r in baseline)
+    floor = dict(floor)
+    floor.update({
+        "import_boto3_one_client_service": baseline[0]["service"],
+        "import_boto3_one_client_wall_ms": baseline_ms,
+        "import_boto3_one_client_cpu_ms": statistics.median(r["cpu_s"] * 1000 for r in baseline),
+        "import_boto3_one_client_peak_rss_mb": max(r["peak_rss_kb"] for r in baseline) / 1024,
+        "warm_cpu_over_python3_saml": warm["cpu_ms_per_login"] / floor["python3_saml_raw_cpu_ms"],
+        "cold_start_over_import_boto3": cold_start["latency_ms"]["p50"] / baseline_ms,
+    })
+    table = {}
+    for name in ("small", "large"):
+        table[name] = dict(main["loads"][name])
+        table[name]["cpu_ms_per_login"] = scenario(by_name[f"compare-{name}"])["cpu_ms_per_login"]
+    table["cpu_ratio_large_over_small"] = (
+        table["large"]["cpu_ms_per_login"] / table["small"]["cpu_ms_per_login"])
+    report = {
+        "machine": machine,
+        "options": asdict(options),
+        "duration_s": duration_s,
+        "broker_import": main["imports"],
+        "scenarios": {"warm": warm, "first": first, "cold_start": cold_start},
+        "floor": floor,
+        "table_size": table,
+    }
+    report["targets"] = targets(report)
+    return report
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets, each judged from the measured numbers."""
+    warm = report["scenarios"]["warm"]
+    first = report["scenarios"]["first"]
+    floor = report["floor"]
+    table = report["table_size"]
+    ratio = floor["warm_cpu_over_python3_saml"]
+    first_calls = first["calls_per_login"]
+    first_ok = (
+        set(first_calls) <= FIRST_LOGIN_ALLOWED
+        and first_calls.get("sts.AssumeRole", 0) <= 1
+        and first_calls.get("sagemaker.CreateUserProfile", 0) <= 1
+        and first_calls.get("sagemaker.CreatePresignedDomainUrl", 0) == 1
+        and first_calls.get("dynamodb.PutItem", 0) == 1
+    )
+    all_ok = all(set(s["statuses"]) == {"302"} for s in report["scenarios"].values())
+    return [
+        {"target": "every login answered 302", "measured": _statuses(report), "met": all_ok},
+        {"target": "warm login: exactly PutItem + CreatePresignedDomainUrl",
+         "measured": _calls(warm["calls_per_login"]), "met": warm["calls_per_login"] == WARM_CALLS},
+        {"target": "warm login CPU <= 1.0x python3-saml strict validation (aim 0.6x)",
+         "measured": f"{ratio:.2f}x ({warm['cpu_ms_per_login']:.2f} ms vs "
+                     f"{floor['python3_saml_raw_cpu_ms']:.2f} ms)", "met": ratio <= 1.0},
+        {"target": "first login: <= 1 AssumeRole per person per spoke; describe, create, "
+                   "describe(s), presign, replay write only",
+         "measured": _calls(first_calls), "met": first_ok},
+        {"target": "10,000-team table: login CPU within 10% of the 10-team table",
+         "measured": f"{table['cpu_ratio_large_over_small']:.3f}x "
+                     f"({table['large']['teams']} vs {table['small']['teams']} teams)",
+         "met": abs(table["cpu_ratio_large_over_small"] - 1) <= 0.10},
+        {"target": "10,000-team table validates and loads in well under a second",
+         "measured": f"{table['large']['load_wall_ms']:.0f} ms for {table['large']['teams']} teams",
+         "met": table["large"]["load_wall_ms"] < 1000},
+        {"target": "cold start to first answered login <= 2x import boto3 + one client",
+         "measured": f"{floor['cold_start_over_import_boto3']:.2f}x "
+                     f"({report['scenarios']['cold_start']['latency_ms']['p50']:.0f} ms vs "
+                     f"{floor['import_boto3_one_client_wall_ms']:.0f} ms)",
+         "met": floor["cold_start_over_import_boto3"] <= 2.0},
+    ]
+
+
+def _calls(calls: dict[str, float]) -> str:
+    return ", ".join(f"{name.split('.', 1)[1]} {count:g}" for name, count in calls.items()) or "none"
+
+
+def _statuses(report: dict[str, Any]) -> str:
+    return "; ".join(f"{name}: " + ", ".join(f"{code}x{count}" for code, count in s["statuses"].items())
+                     for name, s in report["scenarios"].items())
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The report as a plain-text table for a terminal or a Markdown code block."""
+    scenarios = report["scenarios"]
+    names = ("warm", "first", "cold_start")
+    heads = ("warm login", "first login", "cold start")
+    rows: list[tuple[str, ...]] = [("", *heads)]
+
+    def row(label: str, fmt: str, get: Any) -> None:
+        rows.append((label, *(fmt.format(get(scenarios[n])) for n in names)))
+
+    row("logins measured", "{}", lambda s: s["logins"])
+    row("broker processes", "{}", lambda s: s["processes"])
+    row("AWS calls per login", "{:.2f}", lambda s: s["total_calls_per_login"])
+    operations = sorted({op for n in names for op in scenarios[n]["calls_per_login"]})
+    for op in operations:
+        row(f"  {op}", "{:.2f}", lambda s, op=op: s["calls_per_login"].get(op, 0.0))
+    row("CPU ms per login", "{:.2f}", lambda s: s["cpu_ms_per_login"])
+    for pct in ("p50", "p95", "p99"):
+        row(f"wall ms {pct}", "{:.1f}", lambda s, pct=pct: s["latency_ms"][pct])
+    rows.append(("logins/s, one process", *(
+        f"{scenarios[n]['logins_per_second_per_process']:.0f}" if n != "cold_start" else "-"
+        for n in names)))
+    rows.append(("logins/s, CPU-bound, one core", *(
+        f"{scenarios[n]['cpu_bound_logins_per_second_per_core']:.0f}" if n != "cold_start" else "-"
+        for n in names)))
+    row("peak RSS MB", "{:.0f}", lambda s: s["peak_rss_mb"])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                       for i, cell in enumerate(r)) for r in rows]
+
+    floor, table = report["floor"], report["table_size"]
+    cold = scenarios["cold_start"]
+    lines += [
+        "",
+        "Floors and ratios",
+        f"  python3-saml 1.16 strict validation alone, same response: "
+        f"{floor['python3_saml_raw_cpu_ms']:.2f} ms CPU",
+        f"  broker SAML validation (every check, same response):     "
+        f"{floor['broker_validator_cpu_ms']:.2f} ms CPU",
+        f"  warm login CPU / python3-saml alone:                     "
+        f"{floor['warm_cpu_over_python3_saml']:.2f}x",
+        f"  cold start, process start -> first answered login:       "
+        f"{cold['latency_ms']['p50']:.0f} ms (imports done at {cold['import_ms']:.0f} ms, "
+        f"wired at {cold['ready_ms']:.0f} ms)",
+        f"  import boto3 + one {floor['import_boto3_one_client_service']} client, fresh process: "
+        f"{floor['import_boto3_one_client_wall_ms']:.0f} ms, "
+        f"peak RSS {floor['import_boto3_one_client_peak_rss_mb']:.0f} MB",
+        f"  cold start / import boto3 + one client:                  "
+        f"{floor['cold_start_over_import_boto3']:.2f}x",
+        "",
+        "Routing table size (same warm login, tables alternate in blocks)",
+    ]
+    for name in ("small", "large"):
+        t = table[name]
+        lines.append(f"  {t['teams']:>6} teams, {t['applications']:>6} applications: load "
+                     f"{t['load_wall_ms']:7.0f} ms, build {t['build_cpu_ms']:5.1f} ms CPU, "
+                     f"login {t['cpu_ms_per_login']:.2f} ms CPU")
+    lines.append(f"  login CPU large / small: {table['cpu_ratio_large_over_small']:.3f}x")
+    lines += ["", "Targets"]
+    for target in report["targets"]:
+        mark = "met    " if target["met"] else "NOT MET"
+        lines.append(f"  [{mark}] {target['target']}: {target['measured']}")
+    lines.append(f"\n(run took {report['duration_s']:.0f} s; python {report['machine']['python']}, "
+                 f"{report['machine']['cpus']} CPUs)")
+    return "\n".join(lines)

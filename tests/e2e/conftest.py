@@ -1,0 +1,30 @@
+"""The local stack, started in this process on free ports, once per test module.
+
+Each module gets a fresh emulator (the stack resets it on start), so a module's
+expectations about which profiles exist do not depend on another module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.local.stack import LocalStack, StackOptions, quiet_http_logs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def stack_options(state_dir: Path, **changes: object) -> StackOptions:
+    """The repository's routing.yaml and users file, on a free port, with a fresh state folder."""
+    base = {"port": 0, "routing": ROOT / "routing.yaml", "users": ROOT / "local" / "users.yaml",
+            "state_dir": state_dir, "profile_delay_seconds": 0.2}
+    return StackOptions(**{**base, **changes})  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    quiet_http_logs()
+    with LocalStack(stack_options(tmp_path_factory.mktemp("local-state"))) as running:
+        yield running
