@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import threading
 
+from moto.cloudformation.models import cloudformation_backends
 from moto.sagemaker.models import sagemaker_backends
 
 from . import settings
+from .cloudformation import ExtendedCloudFormationBackend
+from .cloudformation import iam as _cloudformation_iam  # noqa: F401 - registers the model
 from .sagemaker import (
     ExtendedSageMakerBackend,
     InvalidPresignedToken,
@@ -24,6 +27,7 @@ from .sagemaker import (
     redeem_presigned_token,
     set_profile_status,
 )
+from .sagemaker import cloudformation as sagemaker_cloudformation
 
 __all__ = [
     "InvalidPresignedToken",
@@ -43,7 +47,7 @@ _install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Make moto build the extended SageMaker backend; safe to call repeatedly.
+    """Make moto build the extended SageMaker and CloudFormation backends; safe to call repeatedly.
 
     moto keeps one ``BackendDict`` per service for the whole process and makes
     region backends from its ``backend`` class on first use, so swapping that
@@ -51,15 +55,19 @@ def install() -> None:
     called while a mock is active) are upgraded in place.
     """
     with _install_lock:
-        sagemaker_backends.backend = ExtendedSageMakerBackend
-        for account_backends in list(sagemaker_backends.values()):
-            account_backends.backend = ExtendedSageMakerBackend
-            for backend in list(account_backends.values()):
-                if not isinstance(backend, ExtendedSageMakerBackend):
-                    backend.__class__ = ExtendedSageMakerBackend
-                    backend.init_extension()
+        for backends, extended in ((sagemaker_backends, ExtendedSageMakerBackend),
+                                   (cloudformation_backends, ExtendedCloudFormationBackend)):
+            backends.backend = extended
+            for account_backends in list(backends.values()):
+                account_backends.backend = extended
+                for backend in list(account_backends.values()):
+                    if not isinstance(backend, extended):
+                        backend.__class__ = extended
+                        backend.init_extension()
+        sagemaker_cloudformation.register()
 
 
 def installed() -> bool:
     """Whether :func:`install` is in force."""
-    return sagemaker_backends.backend is ExtendedSageMakerBackend
+    return (sagemaker_backends.backend is ExtendedSageMakerBackend
+            and cloudformation_backends.backend is ExtendedCloudFormationBackend)

@@ -1,0 +1,529 @@
+"""``broker rollout``: plan, apply, status and drift of the spoke StackSets.
+
+:func:`plan` compares what the repository describes (:mod:`broker.ops.stacksets`)
+with what CloudFormation has; :func:`apply` carries the plan out through the
+StackSets API, one operation at a time per StackSet, waiting for each and
+reading every instance's result, so the summary names each account and region
+with the reason CloudFormation gave. Nothing changes when nothing differs.
+
+A domain instance whose network failed in this run is skipped (it would fail
+on the missing network parameters), not attempted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from broker.aws import AwsClients
+from broker.config import RoutingTable
+from broker.exceptions import ConfigurationError
+from broker.ops.accounts import AccountRegistry, RolloutSettings, routing_problems
+from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, Target, desired_stack_sets
+
+Progress = Callable[[str], None]
+Outcome = dict[tuple[str, str], tuple[str, str | None]]  # (account, region) -> (status, reason)
+DONE = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
+NOT_FOUND = frozenset({"StackSetNotFoundException", "StackInstanceNotFoundException"})
+
+
+@dataclass(frozen=True)
+class InstanceChange:
+    """What happens to one stack instance: create, update, retry, delete or unchanged."""
+
+    stack_set: str
+    account: str
+    region: str
+    action: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StackSetPlan:
+    """The changes of one StackSet."""
+
+    spec: StackSetSpec
+    exists: bool
+    stack_set_changes: tuple[str, ...]
+    instances: tuple[InstanceChange, ...]
+
+    @property
+    def changed(self) -> bool:
+        return not self.exists or bool(self.stack_set_changes) or any(
+            i.action != "unchanged" for i in self.instances)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every StackSet's changes, in deployment order."""
+
+    stack_sets: tuple[StackSetPlan, ...]
+
+    @property
+    def changed(self) -> bool:
+        return any(s.changed for s in self.stack_sets)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"changed": self.changed, "stack_sets": [
+            {"name": s.spec.name, "source": s.spec.source, "exists": s.exists,
+             "stack_set_changes": list(s.stack_set_changes),
+             "instances": [asdict(i) for i in s.instances]} for s in self.stack_sets]}
+
+
+@dataclass(frozen=True)
+class InstanceResult:
+    """How one stack instance fared in an apply."""
+
+    stack_set: str
+    account: str
+    region: str
+    action: str
+    status: str  # SUCCEEDED, FAILED, SKIPPED, UNCHANGED
+    reason: str | None = None
+
+
+@dataclass
+class Summary:
+    """The outcome of :func:`apply`, per StackSet, account and region."""
+
+    results: list[InstanceResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("SUCCEEDED", "UNCHANGED") for r in self.results)
+
+    @property
+    def failed(self) -> list[InstanceResult]:
+        return [r for r in self.results if r.status in ("FAILED", "SKIPPED")]
+
+    @property
+    def changed(self) -> list[InstanceResult]:
+        return [r for r in self.results if r.status != "UNCHANGED"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "results": [asdict(r) for r in self.results]}
+
+
+@dataclass(frozen=True)
+class InstanceStatus:
+    """A deployed stack instance as CloudFormation reports it."""
+
+    stack_set: str
+    account: str
+    region: str
+    status: str
+    detailed_status: str | None
+    reason: str | None
+    drift_status: str | None
+
+
+# --- plan --------------------------------------------------------------------------------------
+
+
+def check_configuration(registry: AccountRegistry, routing: RoutingTable) -> None:
+    """Raise :class:`ConfigurationError` when routing.yaml points outside the registry."""
+    problems = routing_problems(registry, routing)
+    if problems:
+        raise ConfigurationError(problems)
+
+
+def plan(
+    clients: AwsClients,
+    registry: AccountRegistry,
+    routing: RoutingTable,
+    templates: str | Path = DEFAULT_TEMPLATES,
+) -> Plan:
+    """What :func:`apply` would do now."""
+    check_configuration(registry, routing)
+    cfn = _StackSets(clients, registry.settings)
+    return Plan(tuple(_plan_one(cfn, spec) for spec in desired_stack_sets(registry, routing, templates)))
+
+
+def _plan_one(cfn: _StackSets, spec: StackSetSpec) -> StackSetPlan:
+    described = cfn.describe(spec.name)
+    if described is None:
+        creates = tuple(InstanceChange(spec.name, t.account, t.region, "create", _listing(t.overrides))
+                        for t in spec.targets)
+        return StackSetPlan(spec, False, ("create StackSet",), creates)
+    changes: list[str] = []
+    if described.get("TemplateBody") != spec.template:
+        changes.append(f"template changed ({spec.source})")
+    current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
+    changes += _differences(current, spec.parameters)
+    deployed = cfn.instances(spec.name)
+    instances: list[InstanceChange] = []
+    for target in spec.targets:
+        found = deployed.pop((target.account, target.region), None)
+        if found is None:
+            instances.append(InstanceChange(spec.name, target.account, target.region, "create",
+                                            _listing(target.overrides)))
+            continue
+        overrides = cfn.overrides(spec.name, target.account, target.region)
+        differences = tuple(_differences(overrides, target.overrides))
+        if found.get("Status") != "CURRENT":
+            reason = found.get("StatusReason") or found.get("Status")
+            instances.append(InstanceChange(spec.name, target.account, target.region, "retry",
+                                            (f"was {found.get('Status')}: {reason}", *differences)))
+        elif differences:
+            instances.append(InstanceChange(spec.name, target.account, target.region, "update", differences))
+        elif changes:
+            instances.append(InstanceChange(spec.name, target.account, target.region, "update",
+                                            ("StackSet changed",)))
+        else:
+            instances.append(InstanceChange(spec.name, target.account, target.region, "unchanged"))
+    for (account, region) in sorted(deployed):
+        instances.append(InstanceChange(spec.name, account, region, "delete",
+                                        ("no longer in accounts/ or routing.yaml",)))
+    return StackSetPlan(spec, True, tuple(changes), tuple(instances))
+
+
+def _differences(current: Mapping[str, str], wanted: Mapping[str, str]) -> list[str]:
+    out = []
+    for key in sorted(set(current) | set(wanted)):
+        if current.get(key) != wanted.get(key):
+            out.append(f"{key}: {current.get(key, '(unset)')} -> {wanted.get(key, '(unset)')}")
+    return out
+
+
+def _listing(values: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{k}={v}" for k, v in sorted(values.items()))
+
+
+# --- apply -------------------------------------------------------------------------------------
+
+
+def apply(
+    clients: AwsClients,
+    registry: AccountRegistry,
+    routing: RoutingTable,
+    templates: str | Path = DEFAULT_TEMPLATES,
+    *,
+    progress: Progress | None = None,
+    poll_seconds: float = 10.0,
+    timeout_seconds: float = 3600.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Summary:
+    """Deploy every StackSet change of :func:`plan`; return a per-instance summary."""
+    say = progress or (lambda _: None)
+    the_plan = plan(clients, registry, routing, templates)
+    cfn = _StackSets(clients, registry.settings, say, poll_seconds, timeout_seconds, clock, sleep)
+    summary = Summary()
+    failed_where: dict[str, set[tuple[str, str]]] = {}
+    for stack_set in the_plan.stack_sets:
+        blocked = failed_where.get(stack_set.spec.depends_on or "", set())
+        failed_where[stack_set.spec.name] = _apply_one(cfn, stack_set, blocked, summary, say)
+    return summary
+
+
+def _apply_one(
+    cfn: _StackSets, plan_: StackSetPlan, blocked: set[tuple[str, str]], summary: Summary, say: Progress
+) -> set[tuple[str, str]]:
+    spec = plan_.spec
+    results: dict[tuple[str, str], InstanceResult] = {}
+    by_action: dict[str, list[InstanceChange]] = {}
+    for change in plan_.instances:
+        where = (change.account, change.region)
+        if where in blocked and change.action != "delete":
+            results[where] = InstanceResult(spec.name, *where, change.action, "SKIPPED",
+                                            f"{spec.depends_on} failed in this account and region")
+        elif change.action == "unchanged":
+            results[where] = InstanceResult(spec.name, *where, "unchanged", "UNCHANGED")
+        else:
+            by_action.setdefault(change.action, []).append(change)
+    if plan_.changed:
+        say(f"{spec.name}: " + ", ".join(f"{len(v)} to {k}" for k, v in by_action.items())
+            if by_action else f"{spec.name}: StackSet update")
+
+    def record(changes: Iterable[InstanceChange], outcome: Outcome) -> None:
+        for change in changes:
+            where = (change.account, change.region)
+            status, reason = outcome.get(where, ("FAILED", "no result reported for this instance"))
+            results[where] = InstanceResult(spec.name, *where, change.action, status, reason)
+
+    def attempt(changes: list[InstanceChange], what: str, start: Callable[..., str]) -> None:
+        try:
+            outcome = cfn.run(spec.name, what, start)
+        except (ClientError, TimeoutError) as error:
+            reason = _error_text(error) if isinstance(error, ClientError) else str(error)
+            say(f"{spec.name}: {what}: {reason}")
+            outcome = {(c.account, c.region): ("FAILED", reason) for c in changes}
+        record(changes, outcome)
+
+    if not plan_.exists:
+        try:
+            cfn.create_stack_set(spec)
+        except ClientError as error:
+            reason = _error_text(error)
+            say(f"{spec.name}: {reason}")
+            record([c for c in plan_.instances if (c.account, c.region) not in results],
+                   {(c.account, c.region): ("FAILED", reason) for c in plan_.instances})
+            summary.results.extend(results[k] for k in sorted(results))
+            return set(results)
+    elif plan_.stack_set_changes:
+        # UpdateStackSet deploys every instance, each with its own overrides.
+        updating = [c for c in plan_.instances if c.action in ("update", "unchanged")
+                    and (c.account, c.region) not in blocked]
+        attempt(updating, "update StackSet", lambda **op: cfn.update_stack_set(spec, **op))
+
+    for action in ("update", "retry"):
+        # An override change still needs its own call after a StackSet update (which keeps old overrides).
+        pending = [c for c in by_action.get(action, [])
+                   if (c.account, c.region) not in results or c.details != ("StackSet changed",)]
+        for group in _groups(spec, pending):
+            attempt(group, f"{action} {_where(group)}",
+                    lambda g=group, **op: cfn.update_instances(spec, g, **op))
+    for group in _groups(spec, by_action.get("create", [])):
+        attempt(group, f"create {_where(group)}", lambda g=group, **op: cfn.create_instances(spec, g, **op))
+    deletes = by_action.get("delete", [])
+    for account in sorted({c.account for c in deletes}):
+        group = [c for c in deletes if c.account == account]
+        attempt(group, f"delete {_where(group)}", lambda g=group, **op: cfn.delete_instances(spec, g, **op))
+    summary.results.extend(results[k] for k in sorted(results))
+    return {k for k, r in results.items() if r.status in ("FAILED", "SKIPPED")}
+
+
+def _groups(spec: StackSetSpec, changes: list[InstanceChange]) -> list[list[InstanceChange]]:
+    """One API call per account and override set (a call applies one override set to all its targets)."""
+    groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[InstanceChange]] = {}
+    for change in changes:
+        target = spec.target(change.account, change.region)
+        overrides = tuple(sorted(target.overrides.items())) if target else ()
+        groups.setdefault((change.account, overrides), []).append(change)
+    return [groups[key] for key in sorted(groups)]
+
+
+def _where(changes: list[InstanceChange]) -> str:
+    return f"{changes[0].account} " + ",".join(sorted(c.region for c in changes))
+
+
+# --- status and drift --------------------------------------------------------------------------
+
+
+def status(clients: AwsClients, registry: AccountRegistry, routing: RoutingTable,
+           templates: str | Path = DEFAULT_TEMPLATES) -> list[InstanceStatus]:
+    """Every deployed instance of the spoke StackSets, with CloudFormation's status and reason."""
+    cfn = _StackSets(clients, registry.settings)
+    names = [s.name for s in desired_stack_sets(registry, routing, templates)]
+    names += [n for n in cfn.names(registry.settings.stack_set_prefix + "-") if n not in names]
+    found = []
+    for name in names:
+        if cfn.describe(name) is None:
+            continue
+        for (account, region), summary in sorted(cfn.instances(name).items()):
+            found.append(InstanceStatus(
+                name, account, region, summary.get("Status", "UNKNOWN"),
+                (summary.get("StackInstanceStatus") or {}).get("DetailedStatus"),
+                summary.get("StatusReason"), summary.get("DriftStatus")))
+    return found
+
+
+def drift(clients: AwsClients, registry: AccountRegistry, routing: RoutingTable,
+          templates: str | Path = DEFAULT_TEMPLATES, *, detect: bool = False,
+          progress: Progress | None = None, poll_seconds: float = 10.0) -> list[str]:
+    """Differences between the repository and the spokes; empty when none.
+
+    Always: StackSets or instances that differ from accounts/ and routing.yaml
+    (changed templates or parameters, missing or extra instances, instances not
+    CURRENT). With ``detect``, CloudFormation's drift detection also runs, to
+    find resources changed by hand in the spokes.
+    """
+    say = progress or (lambda _: None)
+    findings = []
+    cfn = _StackSets(clients, registry.settings, say, poll_seconds)
+    if detect:
+        for spec in desired_stack_sets(registry, routing, templates):
+            if cfn.describe(spec.name) is None:
+                continue
+            try:
+                cfn.run(spec.name, "detect drift", lambda s=spec, **op: cfn.detect_drift(s, **op))
+            except (ClientError, NotImplementedError) as error:  # the emulator has no drift detection
+                say(f"{spec.name}: drift detection unavailable ({error}); configuration drift only")
+    for stack_set in plan(clients, registry, routing, templates).stack_sets:
+        for change in stack_set.stack_set_changes:
+            findings.append(f"{stack_set.spec.name}: {change}")
+        for instance in stack_set.instances:
+            if instance.action != "unchanged":
+                detail = "; ".join(instance.details)
+                findings.append(f"{stack_set.spec.name} {instance.account} {instance.region}: "
+                                f"{instance.action}" + (f" ({detail})" if detail else ""))
+    for item in status(clients, registry, routing, templates):
+        if item.drift_status == "DRIFTED":
+            findings.append(f"{item.stack_set} {item.account} {item.region}: resources drifted "
+                            "(see the stack's drift results in CloudFormation)")
+    return findings
+
+
+# --- the StackSets API -------------------------------------------------------------------------
+
+
+class _StackSets:
+    """The StackSets calls of the rollout, with the settings' permission model and preferences."""
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        settings: RolloutSettings,
+        progress: Progress | None = None,
+        poll_seconds: float = 10.0,
+        timeout_seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = clients.hub("cloudformation", settings.hub_region)
+        self.settings = settings
+        self.progress = progress or (lambda _: None)
+        self.poll_seconds = poll_seconds
+        self.timeout_seconds = timeout_seconds
+        self.clock = clock
+        self.sleep = sleep
+        self.common: dict[str, Any] = {"CallAs": settings.call_as} if settings.call_as else {}
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.client.describe_stack_set(StackSetName=name, **self.common)["StackSet"]
+        except ClientError as error:
+            if _code(error) in NOT_FOUND:
+                return None
+            raise
+
+    def names(self, prefix: str) -> list[str]:
+        found = []
+        for page in self.client.get_paginator("list_stack_sets").paginate(Status="ACTIVE", **self.common):
+            found += [s["StackSetName"] for s in page.get("Summaries", [])
+                      if s["StackSetName"].startswith(prefix) and s.get("Status", "ACTIVE") == "ACTIVE"]
+        return sorted(found)
+
+    def instances(self, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+        found = {}
+        pages = self.client.get_paginator("list_stack_instances").paginate(StackSetName=name, **self.common)
+        for page in pages:
+            for summary in page.get("Summaries", []):
+                found[(summary["Account"], summary["Region"])] = summary
+        return found
+
+    def overrides(self, name: str, account: str, region: str) -> dict[str, str]:
+        # ListStackInstances does not carry the overrides; DescribeStackInstance does.
+        instance = self.client.describe_stack_instance(
+            StackSetName=name, StackInstanceAccount=account, StackInstanceRegion=region,
+            **self.common)["StackInstance"]
+        overrides = instance.get("ParameterOverrides", [])
+        return {p["ParameterKey"]: p.get("ParameterValue", "") for p in overrides}
+
+    def create_stack_set(self, spec: StackSetSpec) -> None:
+        params: dict[str, Any] = {
+            "StackSetName": spec.name,
+            "Description": spec.description,
+            "TemplateBody": spec.template,
+            "Parameters": _parameters(spec.parameters),
+            "Capabilities": ["CAPABILITY_NAMED_IAM"],
+            "Tags": [{"Key": "managed-by", "Value": "broker-rollout"}],
+            **self.common,
+        }
+        if self.settings.service_managed:
+            params["PermissionModel"] = "SERVICE_MANAGED"
+            params["AutoDeployment"] = {"Enabled": self.settings.auto_deployment,
+                                        "RetainStacksOnAccountRemoval": False}
+        else:
+            params["PermissionModel"] = "SELF_MANAGED"
+            if self.settings.administration_role_arn:
+                params["AdministrationRoleARN"] = self.settings.administration_role_arn
+            if self.settings.execution_role_name:
+                params["ExecutionRoleName"] = self.settings.execution_role_name
+        self.progress(f"{spec.name}: creating the StackSet ({spec.source})")
+        self.client.create_stack_set(**params)
+
+    def update_stack_set(self, spec: StackSetSpec, **operation: Any) -> str:
+        return self.client.update_stack_set(
+            StackSetName=spec.name, Description=spec.description, TemplateBody=spec.template,
+            Parameters=_parameters(spec.parameters), Capabilities=["CAPABILITY_NAMED_IAM"],
+            **operation, **self.common)["OperationId"]
+
+    def create_instances(self, spec: StackSetSpec, changes: list[InstanceChange], **operation: Any) -> str:
+        target = self._target(spec, changes)
+        return self.client.create_stack_instances(
+            StackSetName=spec.name, **self._targets(target, changes),
+            ParameterOverrides=_parameters(target.overrides), **operation, **self.common)["OperationId"]
+
+    def update_instances(self, spec: StackSetSpec, changes: list[InstanceChange], **operation: Any) -> str:
+        target = self._target(spec, changes)
+        # The full list replaces the instance's overrides (a key left out falls back to the StackSet's).
+        return self.client.update_stack_instances(
+            StackSetName=spec.name, **self._targets(target, changes),
+            ParameterOverrides=_parameters(target.overrides), **operation, **self.common)["OperationId"]
+
+    def delete_instances(self, spec: StackSetSpec, changes: list[InstanceChange], **operation: Any) -> str:
+        account = changes[0].account
+        targets: dict[str, Any] = {"Regions": sorted({c.region for c in changes})}
+        if self.settings.service_managed:
+            instance = self.instances(spec.name).get((account, changes[0].region), {})
+            ou = instance.get("OrganizationalUnitId")
+            targets["DeploymentTargets"] = {"OrganizationalUnitIds": [ou], "Accounts": [account],
+                                            "AccountFilterType": "INTERSECTION"}
+        else:
+            targets["Accounts"] = [account]
+        return self.client.delete_stack_instances(
+            StackSetName=spec.name, RetainStacks=False, **targets, **operation, **self.common)["OperationId"]
+
+    def detect_drift(self, spec: StackSetSpec, **operation: Any) -> str:
+        return self.client.detect_stack_set_drift(
+            StackSetName=spec.name, **operation, **self.common)["OperationId"]
+
+    def run(self, name: str, what: str, start: Callable[..., str]) -> Outcome:
+        """Start one operation, wait for it, and return each instance's (status, reason)."""
+        self.progress(f"{name}: {what}")
+        operation_id = start(OperationPreferences=self.settings.preferences.to_api())
+        started = self.clock()
+        while True:
+            operation = self.client.describe_stack_set_operation(
+                StackSetName=name, OperationId=operation_id, **self.common)["StackSetOperation"]
+            state = operation["Status"]
+            if state in DONE:
+                break
+            elapsed = self.clock() - started
+            if elapsed > self.timeout_seconds:
+                raise TimeoutError(f"{name}: operation {operation_id} still {state} after {elapsed:.0f} s")
+            self.progress(f"{name}: {what}: {state} ({elapsed:.0f} s)")
+            self.sleep(self.poll_seconds)
+        outcome: Outcome = {}
+        for page in self.client.get_paginator("list_stack_set_operation_results").paginate(
+                StackSetName=name, OperationId=operation_id, **self.common):
+            for result in page.get("Summaries", []):
+                where = (result["Account"], result["Region"])
+                outcome[where] = ("SUCCEEDED" if result["Status"] == "SUCCEEDED" else "FAILED",
+                                  result.get("StatusReason") or (None if result["Status"] == "SUCCEEDED"
+                                                                 else result["Status"]))
+        failed = sum(1 for s, _ in outcome.values() if s == "FAILED")
+        self.progress(f"{name}: {what}: {state}" + (f", {failed} failed" if failed else ""))
+        return outcome
+
+    def _target(self, spec: StackSetSpec, changes: list[InstanceChange]) -> Target:
+        target = spec.target(changes[0].account, changes[0].region)
+        assert target is not None  # changes come from the spec's targets
+        return target
+
+    def _targets(self, target: Target, changes: list[InstanceChange]) -> dict[str, Any]:
+        regions = sorted({c.region for c in changes})
+        if self.settings.service_managed:
+            return {"Regions": regions, "DeploymentTargets": {
+                "OrganizationalUnitIds": [target.ou], "Accounts": [target.account],
+                "AccountFilterType": "INTERSECTION"}}
+        return {"Regions": regions, "Accounts": [target.account]}
+
+
+def _parameters(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _error_text(error: ClientError) -> str:
+    details = error.response.get("Error", {})
+    return f"{details.get('Code', 'Error')}: {details.get('Message', '')}".strip()
