@@ -7,7 +7,9 @@ Order of work, cheapest and least trusting first:
 2. read the outer shape: Status Success, exactly one plain Assertion, one
    issuer shared by Response and Assertion, naming a configured application;
 3. our exact checks on that tree (Destination, Audience, bearer Recipient,
-   every time on the injected clock with our skew);
+   every time on the injected clock with our skew), and the signature
+   profile (one Reference to its parent, c14n and enveloped transforms only,
+   allowlisted algorithms: xmlsec never runs an attacker's XSLT);
 4. python3-saml strict validation of the same tree with only that
    application's certificates (signature, wrapping rules, schema, SHA-1);
 5. read user and team from the now-verified assertion, and bind the team to
@@ -33,6 +35,7 @@ from broker.config import IdpApplication, RoutingTable, ServiceProvider
 from broker.exceptions import NotAuthorised, SignInRejected
 from broker.saml import checks, speedups, toolkit
 from broker.saml.document import ResponseDocument, decode_response
+from broker.saml.signature_profile import check_signature_profile
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class SamlValidator:
         confirmation = checks.bearer_confirmation(document.assertion, sp)
         not_on_or_after = checks.check_times(document, confirmation, sp, self.clock())
 
+        # Before xmlsec sees it: xmlsec runs Reference transforms before it checks the signature.
+        check_signature_profile(document)
         toolkit.verify(self._settings_for(application), xml, document.root, sp.acs_url)
 
         # Only now is the tree known to be what the application signed.

@@ -218,6 +218,77 @@ def comment_split(xml: str, attribute: str, signed_value: str, cut: int) -> str:
     return text(root)
 
 
+# --- references and transforms an honest IdP never writes -------------------------------------
+
+XSLT: Final = "http://www.w3.org/TR/1999/REC-xslt-19991116"
+XPATH: Final = "http://www.w3.org/TR/1999/REC-xpath-19991116"
+
+
+def signed_info(root: etree._Element) -> etree._Element:
+    return root.find(f".//{{{DS}}}SignedInfo")
+
+
+def extra_reference(xml: str, uri: str) -> str:
+    """A second Reference (python3-saml inspects only the first) whose URI xmlsec would resolve."""
+    root = tree(xml)
+    first = signed_info(root).find(f"{{{DS}}}Reference")
+    second = copy.deepcopy(first)
+    second.set("URI", uri)
+    first.addnext(second)
+    return text(root)
+
+
+def exponential_stylesheet(depth: int) -> etree._Element:
+    """An XSLT whose template calls itself twice: 2**depth calls (about 30 s of CPU at 24)."""
+    xsl = "http://www.w3.org/1999/XSL/Transform"
+    return etree.XML(
+        f'<xsl:stylesheet xmlns:xsl="{xsl}" version="1.0">'
+        '<xsl:template match="/"><xsl:call-template name="r">'
+        f'<xsl:with-param name="n" select="{depth}"/></xsl:call-template></xsl:template>'
+        '<xsl:template name="r"><xsl:param name="n"/><xsl:if test="$n &gt; 0">'
+        '<xsl:call-template name="r"><xsl:with-param name="n" select="$n - 1"/></xsl:call-template>'
+        '<xsl:call-template name="r"><xsl:with-param name="n" select="$n - 1"/></xsl:call-template>'
+        "</xsl:if></xsl:template></xsl:stylesheet>"
+    )
+
+
+def xpath_filter(expression: str) -> etree._Element:
+    node = etree.Element(f"{{{DS}}}XPath")
+    node.text = expression
+    return node
+
+
+def extra_transform(xml: str, algorithm: str, body: etree._Element | None) -> str:
+    """One more Transform on the genuine Reference (the signature then no longer verifies;
+    what matters is that the transform is refused before it runs)."""
+    root = tree(xml)
+    transforms = signed_info(root).find(f"{{{DS}}}Reference/{{{DS}}}Transforms")
+    transform = etree.SubElement(transforms, f"{{{DS}}}Transform", Algorithm=algorithm)
+    if body is not None:
+        transform.append(body)
+    return text(root)
+
+
+def signature_moved_to_extensions(xml: str) -> str:
+    root = tree(xml)
+    signature = assertion_of(root).find(SIGNATURE)
+    extensions = etree.Element(f"{{{SAMLP}}}Extensions")
+    extensions.append(signature)
+    root.find(f"{{{SAML}}}Issuer").addnext(extensions)
+    return text(root)
+
+
+def with_manifest(xml: str, uri: str) -> str:
+    """A ds:Object carrying a Manifest whose Reference points outside the document."""
+    root = tree(xml)
+    signature = assertion_of(root).find(SIGNATURE)
+    manifest = etree.SubElement(etree.SubElement(signature, f"{{{DS}}}Object"), f"{{{DS}}}Manifest")
+    reference = copy.deepcopy(signed_info(root).find(f"{{{DS}}}Reference"))
+    reference.set("URI", uri)
+    manifest.append(reference)
+    return text(root)
+
+
 # --- documents with a DTD ---------------------------------------------------------------------
 
 BILLION_LAUGHS: Final = (

