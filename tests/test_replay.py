@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from moto import mock_aws
 
 from broker.aws import AwsClients
 from broker.exceptions import BrokerUnavailable, ReplayDetected
@@ -18,22 +16,6 @@ from broker.replay import ReplayCache, assertion_key, create_table
 TABLE = "broker-replay"
 ISSUER = "https://portal.sso.eu-west-1.amazonaws.com/saml/assertion/ABC123"
 NOW = 1_900_000_000.0
-
-
-@pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials, no endpoint override, an empty moto world."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 def new_clients() -> AwsClients:

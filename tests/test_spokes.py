@@ -6,7 +6,6 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,7 +14,6 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from broker.aws import AwsClients
 from broker.config import DomainRef, SpokeAccess, Team
@@ -76,22 +74,6 @@ class Recorder:
 
         return Http(), {"Error": {"Code": self.fail_with, "Message": "not authorized"},
                         "ResponseMetadata": {}}
-
-
-@pytest.fixture
-def mocked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fake credentials, no endpoint override, an empty moto world."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture
