@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint run demo browser clean
+.PHONY: venv test lint run demo browser package clean
 
 venv: $(STAMP)
 
@@ -31,6 +31,10 @@ demo: venv
 browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
+
+## package: the Lambda artifact in build/lambda (template.yaml's CodeUri), Linux wheels, no Docker
+package:
+	scripts/package-lambda.sh
 
 lint: venv
 	$(BIN)/ruff check broker tests

@@ -27,7 +27,8 @@ def add_parser(subparsers: Any) -> None:
     """Register ``serve`` and ``demo``."""
     serve = subparsers.add_parser(
         "serve", help="run the whole multi-account flow locally (emulator, dev IdP, broker, Studio)",
-        description="Start the AWS emulator, provision the spokes of the routing table, and serve "
+        description="Start the AWS emulator, roll the spokes out into it (broker rollout apply, from "
+                    "--accounts and --routing), and serve "
                     "the dev IdP portal, the broker and a Studio stand-in on one loopback URL.")
     _common_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
@@ -53,6 +54,8 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="routing table whose teams and applications the stack plays")
     parser.add_argument("--users", type=Path, default=Path("local/users.yaml"),
                         help="dev IdP users and their teams")
+    parser.add_argument("--accounts", type=Path, default=Path("accounts"),
+                        help="spoke account registry the rollout deploys into the emulator")
     parser.add_argument("--state-dir", type=Path, default=Path(".local-state"),
                         help="where the dev IdP's keys and the local routing file are kept")
 
@@ -60,7 +63,7 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C or SIGTERM."""
     from broker.exceptions import ConfigurationError
-    from broker.local.stack import LocalStack, StackOptions, quiet_http_logs
+    from broker.local.stack import LocalStack, StackOptions, StackStartError, quiet_http_logs
 
     quiet_http_logs()
     _broker_logs(sys.stdout, logging.INFO)  # before stdout is redirected below
@@ -73,7 +76,7 @@ def serve_command(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     options = StackOptions(
         host=args.host, port=args.port, routing=args.routing, users=args.users,
-        state_dir=args.state_dir, aws_endpoint=args.aws_endpoint,
+        accounts_dir=args.accounts, state_dir=args.state_dir, aws_endpoint=args.aws_endpoint,
         profile_delay_seconds=args.profile_delay)
     out = _printer(sys.stdout)
     stack = LocalStack(options, log=out)
@@ -82,7 +85,7 @@ def serve_command(args: argparse.Namespace) -> int:
     with open(os.devnull, "w") as metric_lines, contextlib.redirect_stdout(metric_lines):
         try:
             stack.start()
-        except (ConfigurationError, ValueError, OSError) as error:
+        except (ConfigurationError, StackStartError, ValueError, OSError) as error:
             print(f"broker serve: cannot start: {error}", file=sys.stderr)
             return 1
         try:
@@ -100,13 +103,13 @@ def demo_command(args: argparse.Namespace) -> int:
     from broker.exceptions import ConfigurationError
     from broker.local.demo import format_report, run_seed_scenario
     from broker.local.devidp import load_users
-    from broker.local.stack import LocalStack, StackOptions, quiet_http_logs
+    from broker.local.stack import LocalStack, StackOptions, StackStartError, quiet_http_logs
 
     quiet_http_logs()
     _broker_logs(sys.stderr, logging.INFO if args.verbose else logging.CRITICAL)
     log = _printer(sys.stderr) if args.verbose else (lambda _: None)
-    options = StackOptions(port=0, routing=args.routing, users=args.users, state_dir=args.state_dir,
-                           profile_delay_seconds=0.3)
+    options = StackOptions(port=0, routing=args.routing, users=args.users, accounts_dir=args.accounts,
+                           state_dir=args.state_dir, profile_delay_seconds=0.3)
     # The handler prints its per-sign-in metric (EMF) to stdout, which is for the table here.
     metric_lines = sys.stderr if args.verbose else io.StringIO()
     try:
@@ -115,7 +118,7 @@ def demo_command(args: argparse.Namespace) -> int:
             started_at = f"Local stack at {stack.portal_url} (emulator {stack.emulator_url})\n"
             users = load_users(args.users, stack.routing.teams)
             report = run_seed_scenario(stack.base_url, stack.routing, users, stack.spokes)
-    except (ConfigurationError, ValueError, OSError) as error:
+    except (ConfigurationError, StackStartError, ValueError, OSError) as error:
         print(f"broker demo: cannot start: {error}", file=sys.stderr)
         return 1
     print(started_at)

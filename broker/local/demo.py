@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 
 from broker.config import RoutingTable, Team
-from broker.local.bootstrap import HUB_REGION, ProvisionedSpoke, spoke_client
 from broker.local.devidp import DevUser
+from broker.local.stack import HUB_REGION, ProvisionedSpoke, spoke_client
 from broker.profile_name import profile_name_for
 
 # (user, team): the seed scenario; members land, anyone else is refused.

@@ -1,5 +1,9 @@
 """The local stack in one process: emulator, spokes, dev IdP, broker over HTTP, Studio stand-in.
 
+The spokes are made by ``broker rollout`` (:func:`broker.ops.rollout.apply`)
+from ``accounts/`` and the routing table, the same code that deploys real
+spokes, run against the emulator's StackSets from the hub account.
+
 One HTTP server on loopback serves the dev IdP portal (``/``), the broker's
 API paths through the API Gateway adapter (``/saml/...``, ``/health``) and the
 Studio stand-in (``/studio/...``). The emulator is moto in server mode on its
@@ -21,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request
 
-from broker.config import RoutingTable
-from broker.local.bootstrap import HUB_REGION, ProvisionedSpoke, bootstrap_local_spokes
+from broker.config import RoutingTable, Team
 from broker.local.devidp import (
     LOCAL_ROUTING_NAME,
     DevIdp,
@@ -36,11 +40,34 @@ from broker.local.devidp import (
 from broker.local.http import LambdaProxy
 from broker.local.studio import PREFIX as STUDIO_PREFIX
 from broker.local.studio import StudioStandIn, studio_base_url
+from broker.ops import rollout
+from broker.ops.accounts import AccountRegistry, load_accounts
+from broker.replay import create_table
 from broker.routing import load_routing_table
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 BROKER_PATHS = ("/saml/", "/health")
+# The emulator's default credentials are the hub account's; the hub table lives here.
+HUB_ACCOUNT_ID = "123456789012"
+HUB_REGION = "us-east-1"
+# The role AWS Organizations creates in every member account; the emulator lets anyone assume it.
+ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
 Log = Callable[[str], None]
+
+
+class StackStartError(Exception):
+    """The stack could not be brought up (e.g. the spoke rollout failed); the message says why."""
+
+
+@dataclass(frozen=True)
+class ProvisionedSpoke:
+    """A team's spoke as the rollout made it."""
+
+    team_id: str
+    account_id: str
+    region: str
+    domain_id: str
+    execution_role_arn: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +78,7 @@ class StackOptions:
     port: int = 8000
     routing: Path = Path("routing.yaml")
     users: Path = Path("local/users.yaml")
+    accounts_dir: Path = Path("accounts")
     state_dir: Path = Path(".local-state")
     aws_endpoint: str | None = None
     table_name: str = "studio-broker-state"
@@ -151,6 +179,8 @@ class LocalStack:
             raise ValueError(f"the local stack serves only on loopback {LOOPBACK_HOSTS}, not {opts.host!r}")
         source = load_routing_table(opts.routing, check_expiry=False)
         users = load_users(opts.users, source.teams)
+        registry = load_accounts(opts.accounts_dir)
+        rollout.check_configuration(registry, source)  # before anything starts
         router = _Router(log=self.log)
         self._server = make_server(opts.host, opts.port, router, threaded=True,
                                    request_handler=_QuietRequestHandler)
@@ -164,7 +194,7 @@ class LocalStack:
         self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
 
         self._start_emulator()
-        self.spokes = bootstrap_local_spokes(self.routing, opts.table_name, log=self.log)
+        self.spokes = self._provision(registry)
         self._install_broker()
 
         router.portal = DevIdp.for_applications(users, self.routing, keys)
@@ -205,6 +235,33 @@ class LocalStack:
                            profile_delay_seconds=opts.profile_delay_seconds)
         self.log(f"emulator: {self.emulator_url} (in process)")
 
+    def _provision(self, registry: AccountRegistry) -> list[ProvisionedSpoke]:
+        """Roll the spokes out as ``broker rollout apply`` would; create the hub's replay table."""
+        from broker.aws import AwsClients
+
+        assert self.routing is not None
+        started = time.perf_counter()
+        self.log(f"rollout: {registry.source}/ and {self.options.routing} -> StackSets of hub "
+                 f"{HUB_ACCOUNT_ID} {registry.settings.hub_region}")
+        summary = rollout.apply(AwsClients(), registry, self.routing,
+                                progress=lambda line: self.log(f"rollout: {line}"), poll_seconds=0)
+        if not summary.ok:
+            failures = "\n".join(f"  {r.stack_set} {r.account} {r.region}: {r.action} {r.status}: "
+                                  f"{r.reason or 'no reason given'}" for r in summary.failed)
+            raise StackStartError(f"the spoke rollout failed ({len(summary.failed)} of "
+                                  f"{len(summary.results)} stack instances):\n{failures}")
+        changed = len(summary.changed)
+        self.log(f"rollout: {len(summary.results)} stack instances ready, {changed} changed "
+                 f"({time.perf_counter() - started:.1f} s)")
+        create_table(boto3.client("dynamodb", region_name=HUB_REGION), self.options.table_name)
+        self.log(f"hub {HUB_ACCOUNT_ID}: table {self.options.table_name} ready")
+        hub = boto3.Session(region_name=HUB_REGION)
+        spokes = [_spoke_of(hub, registry, team) for team in self.routing.teams.values()]
+        for spoke in spokes:
+            self.log(f"spoke {spoke.account_id} {spoke.region}: team {spoke.team_id}, "
+                     f"domain {spoke.domain_id}, role {spoke.execution_role_arn}")
+        return spokes
+
     def _install_broker(self) -> None:
         from broker import handler
         from broker.wiring import BrokerSettings, build_login_service
@@ -237,6 +294,45 @@ class LocalStack:
             settings.reset()
             self._emulator = None
         self._env.close()
+
+
+def spoke_client(hub: boto3.Session, account_id: str, region: str) -> Callable[[str], Any]:
+    """A maker of clients in a spoke account, as the organisation's admin role.
+
+    The clients come from the hub session, which has already loaded the service models.
+    """
+    credentials = hub.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account_id}:role/{ORGANIZATION_ROLE}",
+        RoleSessionName="local-stack",
+    )["Credentials"]
+
+    def client(service: str) -> Any:
+        return hub.client(
+            service, region_name=region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+
+    return client
+
+
+def _spoke_of(hub: boto3.Session, registry: AccountRegistry, team: Team) -> ProvisionedSpoke:
+    """The team's domain as the rollout made it; it must be the one routing.yaml names."""
+    region = registry.accounts[team.account_id].region(team.region)
+    assert region is not None  # rollout.check_configuration made sure
+    sagemaker = spoke_client(hub, team.account_id, team.region)("sagemaker")
+    domains = {d["DomainName"]: d["DomainId"] for d in sagemaker.list_domains()["Domains"]}
+    domain_id = domains.get(region.domain_name)
+    where = f"team {team.id}: account {team.account_id} {team.region}"
+    if domain_id is None:
+        raise StackStartError(f"{where}: the rollout made no domain {region.domain_name!r} "
+                              f"(found {sorted(domains) or 'none'})")
+    wanted = team.domain.domain_id
+    if wanted and wanted != domain_id:
+        raise StackStartError(f"{where}: the rollout made domain {region.domain_name!r} with id "
+                              f"{domain_id}, but routing.yaml expects {wanted}")
+    return ProvisionedSpoke(team.id, team.account_id, team.region, domain_id, team.execution_role_arn)
 
 
 def _lambda_handler() -> Any:

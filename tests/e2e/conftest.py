@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def stack_options(state_dir: Path, **changes: object) -> StackOptions:
-    """The repository's routing.yaml and users file, on a free port, with a fresh state folder."""
+    """The repository's routing.yaml, users file and accounts/, on a free port, with a fresh state folder."""
     base = {"port": 0, "routing": ROOT / "routing.yaml", "users": ROOT / "local" / "users.yaml",
-            "state_dir": state_dir, "profile_delay_seconds": 0.2}
+            "accounts_dir": ROOT / "accounts", "state_dir": state_dir, "profile_delay_seconds": 0.2}
     return StackOptions(**{**base, **changes})  # type: ignore[arg-type]
 
 

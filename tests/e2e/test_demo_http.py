@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import urllib.parse
 
+import boto3
+
 from broker.local.demo import parse_page, post_acs, request, run_seed_scenario
 from broker.local.devidp import load_users
 from broker.local.stack import LocalStack
@@ -69,3 +71,17 @@ def test_studio_stand_in_refuses_a_token_for_another_domain_and_a_made_up_one(st
 
 def _hidden_field(html: str, name: str) -> str:
     return parse_page(html).inputs[name]
+
+
+def test_the_spokes_are_the_rollouts_stack_instances(stack: LocalStack) -> None:
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")  # the hub administers them
+    for name, count in (("studio-spoke-network", 2), ("studio-spoke-access", 2),
+                        ("studio-team-roles-111111111111", 1), ("studio-team-roles-222222222222", 1),
+                        ("studio-spoke-domain", 2)):
+        instances = cloudformation.list_stack_instances(StackSetName=name)["Summaries"]
+        assert [i["Status"] for i in instances] == ["CURRENT"] * count, name
+    domains = {(i["Account"], i["Region"]) for i in cloudformation.list_stack_instances(
+        StackSetName="studio-spoke-domain")["Summaries"]}
+    assert domains == {(s.account_id, s.region) for s in stack.spokes}
+    assert {s.team_id: s.domain_id for s in stack.spokes} == {
+        "team1": "d-team1studio", "team2": "d-team2studio"}
