@@ -73,3 +73,31 @@ def test_stack_set_update_reaches_deployed_stacks_and_overrides_merge(clients: A
     assert ssm.describe_parameters()["Parameters"] == []  # nothing in the hub
     with pytest.raises(ClientError, match="already exists"):
         cfn.create_stack_set(StackSetName="ss", TemplateBody=template)
+
+
+@pytest.mark.parametrize(("cidrs", "limited"), [("", False), ("203.0.113.0/24,198.51.100.0/24", True)])
+def test_broker_access_limits_presign_to_networks_only_when_asked(
+    clients: AwsClients, cidrs: str, limited: bool
+) -> None:
+    from pathlib import Path
+
+    template = (Path(__file__).resolve().parents[2] / "stacksets" / "broker-access.yaml").read_text()
+    cfn = clients.hub("cloudformation", "us-east-1")
+    cfn.create_stack(StackName="access", TemplateBody=template, Capabilities=["CAPABILITY_NAMED_IAM"],
+                     Parameters=[
+                         {"ParameterKey": "HubBrokerRoleArn",
+                          "ParameterValue": "arn:aws:iam::123456789012:role/broker"},
+                         {"ParameterKey": "ExternalId", "ParameterValue": "ext-123"},
+                         {"ParameterKey": "TeamRoleArns",
+                          "ParameterValue": "arn:aws:iam::123456789012:role/studio-t-execution"},
+                         {"ParameterKey": "PresignSourceCidrs", "ParameterValue": cidrs},
+                     ])
+    iam = clients.hub("iam")
+    names = iam.list_role_policies(RoleName="StudioBrokerAccess")["PolicyNames"]
+    assert ("studio-broker-presign-network" in names) is limited
+    if limited:
+        document = iam.get_role_policy(
+            RoleName="StudioBrokerAccess", PolicyName="studio-broker-presign-network")["PolicyDocument"]
+        (statement,) = document["Statement"]
+        assert statement["Effect"] == "Deny" and statement["Action"] == "sagemaker:CreatePresignedDomainUrl"
+        assert statement["Condition"]["NotIpAddress"]["aws:SourceIp"] == cidrs.split(",")
