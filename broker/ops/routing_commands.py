@@ -1,0 +1,158 @@
+"""``broker routing validate|plan``: the command line of the routing checks and plan.
+
+``validate`` exit codes: 0 no errors (warnings allowed; with ``--strict`` none
+either), 1 problems, 2 usage (bad arguments, unreadable file). ``plan`` exit
+codes: 0 the plan was shown, 1 the new routing table has errors (listed), 2
+usage (bad arguments, unreadable file, unknown git revision, base table that
+does not load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_ROUTING = "routing.yaml"
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``broker routing`` with ``validate`` and ``plan``."""
+    routing = subparsers.add_parser(
+        "routing", help="validate routing.yaml and show what a change of it does",
+        description="Check the routing table and plan the effect of a change (CI runs the same).")
+    commands = routing.add_subparsers(dest="routing_command", metavar="SUBCOMMAND", required=True)
+
+    validate = commands.add_parser(
+        "validate", help="report every problem with file, line, field, rule id and a hint",
+        description="Schema and semantic checks of a routing table, against the account registry.")
+    validate.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    _registry_argument(validate)
+    validate.add_argument("--format", choices=("text", "json", "github"), default="text",
+                          help="github: workflow annotations on the file's lines")
+    validate.add_argument("--cert-warning-days", type=_non_negative, default=30, metavar="N",
+                          help="warn about certificates that expire within N days (default 30)")
+    validate.add_argument("--expected-users", action="append", default=[], metavar="[TEAM=]N",
+                          help="people expected per team (N: every team; TEAM=N: one team; repeatable), "
+                               "for the per-domain profile capacity check")
+    validate.add_argument("--profile-quota", type=_non_negative, default=500, metavar="N",
+                          help="user profiles allowed per domain (Service Quotas; default 500)")
+    validate.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    validate.set_defaults(handler=run_validate)
+
+    plan = commands.add_parser(
+        "plan", help="what a change of routing.yaml does: teams, spokes, profiles, Identity Center",
+        description="Compare two routing tables by effect: --base REF (git) or --old FILE.")
+    source = plan.add_mutually_exclusive_group(required=True)
+    source.add_argument("--base", metavar="REF", help="compare with the file at this git revision")
+    source.add_argument("--old", metavar="FILE", help="compare with this file")
+    plan.add_argument("--new", metavar="FILE", default=DEFAULT_ROUTING,
+                      help="the changed routing table (default routing.yaml)")
+    _registry_argument(plan)
+    plan.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                      help="markdown: for a pull request comment")
+    plan.set_defaults(handler=run_plan)
+
+
+def _registry_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--accounts", metavar="DIR", default=None,
+                        help="the account registry (default: accounts/ next to the routing table)")
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
+    return value
+
+
+def parse_expected_users(values: list[str]) -> dict[str, int]:
+    """``["40", "team2=120"]`` -> ``{"*": 40, "team2": 120}``; raises ``ValueError``."""
+    users: dict[str, int] = {}
+    for value in values:
+        team, _, number = value.rpartition("=")
+        if not number.isdigit():
+            raise ValueError(f"--expected-users {value!r}: expected N or TEAM=N with a whole number N")
+        users[team or "*"] = int(number)
+    return users
+
+
+def _accounts_dir(args: argparse.Namespace, routing_file: str) -> Path:
+    return Path(args.accounts) if args.accounts else Path(routing_file).parent / "accounts"
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """``broker routing validate``; returns the exit code."""
+    from datetime import UTC, datetime
+
+    from broker.ops import routing_check as check
+
+    try:
+        users = parse_expected_users(args.expected_users)
+    except ValueError as error:
+        print(f"broker routing validate: {error}", file=sys.stderr)
+        return 2
+    options = check.CheckOptions(now=datetime.now(UTC), cert_warning_days=args.cert_warning_days,
+                                 expected_users=users, profile_quota=args.profile_quota)
+    registry, findings = check.load_registry(_accounts_dir(args, args.file))
+    try:
+        findings = check.ordered([*findings, *check.check_routing_file(args.file, registry, options)])
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"broker routing validate: cannot read {args.file}: {error}", file=sys.stderr)
+        return 2
+    if args.format == "json":
+        print(check.render_json(args.file, findings, strict=args.strict))
+    elif args.format == "github":
+        print(check.render_github(args.file, findings))
+    else:
+        print(check.render_text(args.file, findings))
+    return 1 if check.has_errors(findings, strict=args.strict) else 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """``broker routing plan``; returns the exit code."""
+    import json
+
+    from broker.exceptions import ConfigurationError
+    from broker.ops import routing_plan
+    from broker.ops.routing_check import load_registry
+
+    try:
+        new_text = Path(args.new).read_text(encoding="utf-8")
+        if args.base:
+            old_text = routing_plan.git_show(args.base, args.new)
+            old_label = f"{args.base}:{args.new}"
+        else:
+            old_text = Path(args.old).read_text(encoding="utf-8")
+            old_label = args.old
+    except (OSError, UnicodeDecodeError, routing_plan.GitError) as error:
+        print(f"broker routing plan: {error}", file=sys.stderr)
+        return 2
+    try:
+        new = routing_plan.load_table(new_text, args.new)
+    except ConfigurationError as error:
+        print(f"broker routing plan: {args.new} has problems (see `broker routing validate`):",
+              file=sys.stderr)
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    try:
+        old = routing_plan.load_table(old_text, old_label) if old_text is not None else None
+    except ConfigurationError as error:
+        print(f"broker routing plan: the base table {old_label} does not load:", file=sys.stderr)
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    registry, _ = load_registry(_accounts_dir(args, args.new))
+    the_plan = routing_plan.plan_routing(old, new, registry, old_label=old_label, new_label=args.new)
+    if args.format == "json":
+        print(json.dumps(the_plan.to_dict(), indent=2))
+    elif args.format == "markdown":
+        print(routing_plan.render_markdown(the_plan))
+    else:
+        print(routing_plan.render_text(the_plan))
+    return 0

@@ -1,0 +1,500 @@
+"""``broker routing plan``: what a change of ``routing.yaml`` does, not how its text changed.
+
+Two routing tables are compared as the broker sees them (typed objects, with
+defaults applied and role names turned into ARNs), so reordering, comments and
+spelling a default out change nothing. The plan says:
+
+- which teams are added, changed (field by field) and removed, and what each
+  change does to the teams' existing user profiles (``<team>--<user>``);
+- which applications and service provider settings change;
+- which spoke StackSets and stack instances change: the desired StackSets
+  (:func:`broker.ops.stacksets.desired_stack_sets`) of both tables, compared
+  with one account registry, without calling AWS;
+- what the cloud team must still do in Identity Center.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from broker.config import RoutingTable, Team, thaw
+from broker.ops.accounts import AccountRegistry
+from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, desired_stack_sets
+from broker.routing import parse_routing_table
+
+MARKER = "<!-- broker-routing-plan -->"  # lets CI find and update its own comment
+
+
+class GitError(Exception):
+    """``git show`` failed for another reason than a file missing at that revision."""
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field of a team, application or the service provider: before and after."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class Change:
+    """A team or application that is added, changed or removed, and what that does."""
+
+    name: str
+    kind: str  # added | changed | removed
+    fields: tuple[FieldChange, ...] = ()
+    effects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpokeChange:
+    """One StackSet instance that changes: create, update or delete, and how."""
+
+    stack_set: str
+    account: str
+    region: str
+    action: str
+    details: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RoutingPlan:
+    """The effect of going from one routing table to another."""
+
+    old_label: str
+    new_label: str
+    service_provider: tuple[FieldChange, ...]
+    teams: tuple[Change, ...]
+    applications: tuple[Change, ...]
+    spokes: tuple[SpokeChange, ...] | None  # None: no account registry to compute them
+    identity_center: tuple[str, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.service_provider or self.teams or self.applications or self.spokes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (``broker routing plan --format json``)."""
+        data = asdict(self)
+        data["changed"] = self.changed
+        return data
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+def load_table(text: str, source: str) -> RoutingTable:
+    """A routing table for planning: validated, but certificate expiry is validate's concern."""
+    return parse_routing_table(text, source, check_expiry=False)
+
+
+def git_show(revision: str, path: str | Path) -> str | None:
+    """The text of ``path`` at ``revision``, or ``None`` when the file did not exist there."""
+    file = Path(path).resolve()
+    try:
+        result = subprocess.run(["git", "show", f"{revision}:./{file.name}"], cwd=file.parent,
+                                capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise GitError(f"cannot run git: {error}") from error
+    if result.returncode == 0:
+        return result.stdout
+    message = result.stderr.strip()
+    if "does not exist in" in message or "exists on disk, but not in" in message:
+        return None
+    raise GitError(f"git show {revision}:{path} failed: {message or result.returncode}")
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def plan_routing(
+    old: RoutingTable | None,
+    new: RoutingTable,
+    registry: AccountRegistry | None,
+    *,
+    old_label: str = "base",
+    new_label: str = "routing.yaml",
+    templates: str | Path = DEFAULT_TEMPLATES,
+) -> RoutingPlan:
+    """Compare ``old`` (``None``: no table yet) with ``new``."""
+    provider = _differences(_provider_view(old), _provider_view(new)) if old else ()
+    old_teams = {t.id: _team_view(t, old) for t in old.teams.values()} if old else {}
+    new_teams = {t.id: _team_view(t, new) for t in new.teams.values()}
+    teams: list[Change] = []
+    for team_id in sorted(set(old_teams) | set(new_teams)):
+        before, after = old_teams.get(team_id), new_teams.get(team_id)
+        if before is None:
+            teams.append(Change(team_id, "added", effects=_added_effects(team_id, after)))
+        elif after is None:
+            teams.append(Change(team_id, "removed", effects=_removed_effects(team_id, before)))
+        else:
+            fields = _differences(before, after)
+            if fields:
+                teams.append(Change(team_id, "changed", fields, _changed_effects(team_id, before, fields)))
+    applications = _application_changes(old, new)
+    spokes = None if registry is None else tuple(_spoke_changes(
+        desired_stack_sets(registry, old, templates) if old else [],
+        desired_stack_sets(registry, new, templates)))
+    notes = _rename_notes(teams, old_teams, new_teams)
+    if registry is None:
+        notes.append("No account registry was found: spoke changes are not shown (pass --accounts DIR).")
+    elif spokes:
+        notes.append("After merge the pipeline runs `broker rollout apply` (spokes first), then deploys "
+                     "the broker with the new table.")
+    return RoutingPlan(old_label, new_label, provider, tuple(teams), applications, spokes,
+                       tuple(_identity_center_steps(old, new, provider, applications)), tuple(notes))
+
+
+def _provider_view(table: RoutingTable | None) -> dict[str, Any]:
+    if table is None:
+        return {}
+    sp = table.service_provider
+    return {"entity_id": sp.entity_id, "acs_url": sp.acs_url, "clock_skew_seconds": sp.clock_skew_seconds,
+            "max_assertion_age_seconds": sp.max_assertion_age_seconds, "max_body_bytes": sp.max_body_bytes,
+            "attributes": {"user": sp.attributes.user, "team": sp.attributes.team}}
+
+
+def _team_view(team: Team, table: RoutingTable) -> dict[str, Any]:
+    """What the broker does with a team, as plain values, in a fixed field order."""
+    return {
+        "account": team.account_id,
+        "region": team.region,
+        "domain": str(team.domain),
+        "execution_role": team.execution_role_arn,
+        "applications": sorted(a.name for a in table.applications.values() if team.id in a.teams),
+        "enabled": team.enabled,
+        "disabled_message": team.disabled_message,
+        "tags": dict(sorted(thaw(team.tags).items())),
+        "user_settings": thaw(team.user_settings),
+        "session_expiration_seconds": team.session_expiration_seconds,
+        "presigned_url_expiry_seconds": team.presigned_url_expiry_seconds,
+        "landing_uri": team.landing_uri,
+        "space_name": team.space_name,
+        "allowed_source_cidrs": list(team.allowed_source_cidrs),
+        "spoke_access": {"role_name": team.spoke_access.role_name,
+                         "external_id": team.spoke_access.external_id,
+                         "session_duration_seconds": team.spoke_access.session_duration_seconds},
+    }
+
+
+def _differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[FieldChange, ...]:
+    keys = list(before) + [k for k in after if k not in before]
+    return tuple(FieldChange(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k))
+
+
+def _where(view: Mapping[str, Any]) -> str:
+    return f"{view['account']} {view['region']} domain {view['domain']}"
+
+
+def _added_effects(team_id: str, view: Mapping[str, Any]) -> tuple[str, ...]:
+    effects = [f"New team in {_where(view)} with execution role {view['execution_role']}: members get "
+               f"profiles named {team_id}--<user> there at their first sign-in."]
+    if not view["enabled"]:
+        effects.append("It starts disabled: sign-ins show the maintenance page until enabled: true.")
+    return tuple(effects)
+
+
+def _removed_effects(team_id: str, view: Mapping[str, Any]) -> tuple[str, ...]:
+    return (
+        f"Sign-ins to {team_id} are refused (unknown team) once the broker is deployed.",
+        f"Existing profiles {team_id}--* in {_where(view)} are orphaned: they stay, with their apps, "
+        "spaces and home directories, until someone deletes them in the spoke.",
+        f"The rollout removes the execution role {view['execution_role']} from the team-roles StackSet: "
+        "delete the team's apps, spaces and profiles first (docs/onboarding.md, offboarding).",
+    )
+
+
+_NEXT_SIGN_IN = ("session_expiration_seconds", "presigned_url_expiry_seconds", "landing_uri",
+                 "space_name", "allowed_source_cidrs")
+
+
+def _changed_effects(team_id: str, before: Mapping[str, Any],
+                     fields: tuple[FieldChange, ...]) -> tuple[str, ...]:
+    names = {change.field for change in fields}
+    profiles = f"existing profiles {team_id}--*"
+    effects: list[str] = []
+    moved = names & {"account", "region", "domain"}
+    if moved:
+        effects.append(
+            f"{', '.join(sorted(moved))} changed: {profiles} stay in the old domain ({_where(before)}) "
+            "with their home directories and are orphaned; members get new, empty profiles in the new "
+            "domain at their next sign-in. Move the data, then delete the old profiles.")
+    if "execution_role" in names and not moved:
+        effects.append(
+            f"execution_role changed: {profiles} keep the old role {before['execution_role']}. The broker "
+            "does not update profiles: it refuses them (409, profile_execution_role_mismatch) until each "
+            "is updated to the new role (UpdateUserProfile, UserSettings.ExecutionRole) or deleted. New "
+            "profiles get the new role. A role the team-roles StackSet made is replaced: the old one is "
+            "deleted.")
+    for name in ("tags", "user_settings"):
+        if name in names and not moved:
+            effects.append(f"{name} changed: applies to new profiles only; {profiles} keep their "
+                           f"{name.replace('_', ' ')} (the broker sets them only when it creates a profile).")
+    if "enabled" in names:
+        effects.append("Kill switch on: sign-ins show the maintenance page (503); profiles are untouched."
+                       if not next(c.new for c in fields if c.field == "enabled")
+                       else "Kill switch off: sign-ins work again.")
+    if "applications" in names:
+        effects.append("The applications that open this team changed: update the Identity Center "
+                       "assignments; an application no longer listed is refused (403).")
+    if "spoke_access" in names:
+        effects.append("The broker reaches the spoke with another role or ExternalId: the spoke-access "
+                       "StackSet must be rolled out before the broker is deployed, or sign-ins fail (502).")
+    timing = sorted(names & set(_NEXT_SIGN_IN))
+    if timing:
+        effects.append(f"{', '.join(timing)}: takes effect at the next sign-in; profiles are untouched.")
+    return tuple(effects)
+
+
+def _rename_notes(teams: list[Change], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    removed = [c.name for c in teams if c.kind == "removed"]
+    notes = []
+    for change in teams:
+        if change.kind != "added":
+            continue
+        for gone in removed:
+            if all(old[gone][k] == new[change.name][k] for k in ("account", "region", "domain")):
+                notes.append(f"{change.name} looks like a rename of {gone}: profile names start with the "
+                             f"team id, so members get new profiles {change.name}--* and the old "
+                             f"{gone}--* are orphaned.")
+    return notes
+
+
+# --- applications and Identity Center -----------------------------------------------------------
+
+
+def _certificate_label(pem: str) -> str:
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate(pem.strip().encode("ascii"))
+    digest = hashlib.sha256(pem.strip().encode("ascii")).hexdigest()[:12]
+    until = certificate.not_valid_after_utc
+    return f"{certificate.subject.rfc4514_string()}, until {until:%Y-%m-%d} ({digest})"
+
+
+def _application_view(table: RoutingTable) -> dict[str, dict[str, Any]]:
+    return {app.name: {"issuer": app.issuer, "teams": sorted(app.teams),
+                       "certificates": [_certificate_label(pem) for pem in app.certificates]}
+            for app in table.applications.values()}
+
+
+def _application_changes(old: RoutingTable | None, new: RoutingTable) -> tuple[Change, ...]:
+    before = _application_view(old) if old else {}
+    after = _application_view(new)
+    changes = []
+    for name in sorted(set(before) | set(after)):
+        if name not in before:
+            changes.append(Change(name, "added", _differences({}, after[name])))
+        elif name not in after:
+            changes.append(Change(name, "removed", effects=(
+                "Its sign-ins are refused: delete the application in Identity Center.",)))
+        else:
+            fields = _differences(before[name], after[name])
+            if fields:
+                changes.append(Change(name, "changed", fields))
+    return tuple(changes)
+
+
+def _identity_center_steps(old: RoutingTable | None, new: RoutingTable, provider: tuple[FieldChange, ...],
+                           applications: tuple[Change, ...]) -> list[str]:
+    sp = new.service_provider
+    by_name = {app.name: app for app in new.applications.values()}
+    steps: list[str] = []
+    for change in applications:
+        if change.kind == "added":
+            app = by_name[change.name]
+            team_value = (f"the fixed value {next(iter(app.teams))!r}" if len(app.teams) == 1 else
+                          "the member's team (one of " + ", ".join(sorted(app.teams)) + "), per user")
+            steps.append(
+                f"Application {app.name!r} (issuer {app.issuer}): a custom SAML 2.0 application with "
+                f"Application ACS URL {sp.acs_url} and Application SAML audience {sp.entity_id}; "
+                f"attribute mappings: Subject -> ${{user:subject}} (persistent), {sp.attributes.user} -> "
+                f"${{user:AD_GUID}} (or ${{user:email}}), {sp.attributes.team} -> {team_value}; assign the "
+                f"group(s) of team(s) {', '.join(sorted(app.teams))}. The issuer and certificate in "
+                "routing.yaml must be this application's (from its metadata).")
+        elif change.kind == "removed":
+            steps.append(f"Application {change.name!r}: delete it (or remove its assignments).")
+        else:
+            for field in change.fields:
+                if field.field == "teams":
+                    added = sorted(set(field.new) - set(field.old))
+                    removed = sorted(set(field.old) - set(field.new))
+                    if added:
+                        steps.append(f"Application {change.name!r} now also opens {', '.join(added)}: its "
+                                     f"{sp.attributes.team} mapping must send that team id for those "
+                                     "members, and their groups must be assigned.")
+                    if removed:
+                        steps.append(f"Application {change.name!r} no longer opens {', '.join(removed)}: "
+                                     "remove those groups' assignments.")
+                elif field.field == "certificates":
+                    steps.append(f"Application {change.name!r}: certificates changed. During a rotation, "
+                                 "make the new certificate active in Identity Center once this is "
+                                 "deployed; remove the old one from routing.yaml afterwards.")
+    changed = {c.field: c for c in provider}
+    if "acs_url" in changed or "entity_id" in changed:
+        steps.append(f"Every application: set Application ACS URL to {sp.acs_url} and Application SAML "
+                     f"audience to {sp.entity_id} when the broker with this table is deployed; until then "
+                     "sign-ins of applications not yet updated fail (401).")
+    if "attributes" in changed:
+        steps.append(f"Every application: rename the attribute mappings to {sp.attributes.user} and "
+                     f"{sp.attributes.team}.")
+    return steps
+
+
+# --- spokes ------------------------------------------------------------------------------------
+
+
+def _spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec]) -> list[SpokeChange]:
+    old = {s.name: s for s in before}
+    new = {s.name: s for s in after}
+    changes: list[SpokeChange] = []
+    for name in [s.name for s in after] + [s.name for s in before if s.name not in new]:
+        was, will = old.get(name), new.get(name)
+        roles = _role_changes(was, will)
+        for key in sorted({(t.account, t.region) for spec in (was, will) if spec for t in spec.targets}):
+            target_was = was.target(*key) if was else None
+            target_will = will.target(*key) if will else None
+            if target_was is None:
+                changes.append(SpokeChange(name, *key, "create", roles or _listing(target_will.overrides)))
+            elif target_will is None:
+                changes.append(SpokeChange(name, *key, "delete", roles))
+            else:
+                details = _override_changes(target_was.overrides, target_will.overrides)
+                if roles or details or was.template != will.template or was.parameters != will.parameters:
+                    changes.append(SpokeChange(name, *key, "update", roles + details or ("template",)))
+    return changes
+
+
+def _role_changes(was: StackSetSpec | None, will: StackSetSpec | None) -> tuple[str, ...]:
+    # Only the generated team-roles templates name teams; the others are CloudFormation YAML with tags.
+    before = _roles(was.template) if was and was.source.startswith("generated") else {}
+    after = _roles(will.template) if will and will.source.startswith("generated") else {}
+    out = []
+    for team in sorted(set(before) | set(after)):
+        if team not in before:
+            out.append(f"+ role {after[team]} (team {team})")
+        elif team not in after:
+            out.append(f"- role {before[team]} (team {team})")
+        elif before[team] != after[team]:
+            out.append(f"~ role of team {team}: {before[team]} -> {after[team]}")
+    # A role name handed from a removed team to an added one (a team rename): CloudFormation
+    # creates the new resource before it deletes the old, and IAM refuses the second role of that name.
+    for name in sorted(set(after.values()) & set(before.values())):
+        gone = [t for t, role in before.items() if role == name and after.get(t) != name]
+        new = [t for t, role in after.items() if role == name and before.get(t) != name]
+        if gone and new:
+            out.append(f"! role {name} passes from team {gone[0]} to team {new[0]}: CloudFormation creates "
+                       "the new role before it deletes the old one, so this update fails on the name. Give "
+                       f"{new[0]} a role of its own, or remove {gone[0]} in an earlier change.")
+    return tuple(out)
+
+
+def _roles(template: str) -> dict[str, str]:
+    data = yaml.safe_load(template) or {}
+    roles = {}
+    for resource in (data.get("Resources") or {}).values():
+        properties = resource.get("Properties") or {}
+        tags = {tag["Key"]: tag["Value"] for tag in properties.get("Tags", [])}
+        if resource.get("Type") == "AWS::IAM::Role" and "Team" in tags:
+            roles[tags["Team"]] = f"{properties.get('Path', '/')}{properties.get('RoleName')}".lstrip("/")
+    return roles
+
+
+def _override_changes(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{key}: {before.get(key, '(unset)')} -> {after.get(key, '(unset)')}"
+                 for key in sorted(set(before) | set(after)) if before.get(key) != after.get(key))
+
+
+def _listing(values: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+_MARKS = {"added": "+", "changed": "~", "removed": "-", "create": "+", "update": "~", "delete": "-"}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _summary(plan: RoutingPlan) -> str:
+    if not plan.changed:
+        return "No change in effect."
+    counts = {kind: sum(c.kind == kind for c in plan.teams) for kind in ("added", "changed", "removed")}
+    teams = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "none changed"
+    spokes = "not computed" if plan.spokes is None else f"{len(plan.spokes)} stack instance(s) change"
+    return f"Teams: {teams}. Spokes: {spokes}. Identity Center: {len(plan.identity_center)} step(s)."
+
+
+def _sections(plan: RoutingPlan) -> list[tuple[str, list[tuple[str, list[str]]]]]:
+    """(section title, [(entry headline, detail lines)]) shared by the text and Markdown renderers."""
+    sections: list[tuple[str, list[tuple[str, list[str]]]]] = []
+    if plan.service_provider:
+        sections.append(("Service provider", [
+            (f"~ {c.field}: {_value(c.old)} -> {_value(c.new)}", []) for c in plan.service_provider]))
+    for title, changes in (("Teams", plan.teams), ("Applications", plan.applications)):
+        if changes:
+            sections.append((title, [
+                (f"{_MARKS[c.kind]} {c.name} ({c.kind})",
+                 [f"{f.field}: {_value(f.old)} -> {_value(f.new)}" if c.kind == "changed"
+                  else f"{f.field}: {_value(f.new)}" for f in c.fields]
+                 + [f"! {effect}" for effect in c.effects]) for c in changes]))
+    if plan.spokes:
+        sections.append(("Spoke accounts (StackSets)", [
+            (f"{_MARKS[s.action]} {s.stack_set} {s.account} {s.region} ({s.action})", list(s.details))
+            for s in plan.spokes]))
+    if plan.identity_center:
+        sections.append(("Identity Center (the cloud team)",
+                         [(f"{n}. {step}", []) for n, step in enumerate(plan.identity_center, 1)]))
+    if plan.notes:
+        sections.append(("Notes", [(note, []) for note in plan.notes]))
+    return sections
+
+
+def render_text(plan: RoutingPlan) -> str:
+    """The plan for a terminal."""
+    lines = [f"Routing plan: {plan.old_label} -> {plan.new_label}"]
+    for title, entries in _sections(plan):
+        lines += ["", title]
+        for headline, details in entries:
+            lines.append(f"  {headline}")
+            lines += [f"      {detail}" for detail in details]
+    lines += ["", _summary(plan)]
+    return "\n".join(lines)
+
+
+def render_markdown(plan: RoutingPlan) -> str:
+    """The plan as a pull request comment (starts with :data:`MARKER`)."""
+    lines = [MARKER, f"### Routing plan: `{plan.old_label}` → `{plan.new_label}`", "",
+             f"**{_summary(plan)}**"]
+    for title, entries in _sections(plan):
+        lines += ["", f"#### {title}", ""]
+        for headline, details in entries:
+            lines.append(f"- {_md(headline)}")
+            lines += [f"  - {_md(detail)}" for detail in details]
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    # Team ids, ARNs and URLs are literal: backticks around the "field: old -> new" and role lines
+    # would help, but escaping the few Markdown specials is enough to keep them verbatim.
+    return text.replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*").replace("_", "\\_")

@@ -1,0 +1,163 @@
+"""``broker routing plan``: valid edits of a routing table with their expected plans."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from broker.cli import main
+from broker.ops.accounts import AccountRegistry, load_accounts
+from broker.ops.routing_plan import MARKER, load_table, plan_routing, render_markdown, render_text
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+EDITS = FIXTURES / "routing_edits"
+BASE = EDITS / "base.yaml"
+CORPUS = sorted(p for p in EDITS.glob("*.yaml") if p != BASE)
+
+
+@pytest.fixture(scope="module")
+def registry() -> Iterator[AccountRegistry]:
+    cwd = os.getcwd()
+    os.chdir(FIXTURES)
+    try:
+        yield load_accounts("routing_accounts")
+    finally:
+        os.chdir(cwd)
+
+
+def plan_of(name: str, registry: AccountRegistry | None):  # noqa: ANN201 - RoutingPlan
+    old = load_table(BASE.read_text(), "base.yaml")
+    new = load_table((EDITS / f"{name}.yaml").read_text(), f"{name}.yaml")
+    return plan_routing(old, new, registry, old_label="base.yaml", new_label=f"{name}.yaml")
+
+
+def test_the_corpus_has_edits_each_with_an_expected_plan() -> None:
+    assert len(CORPUS) >= 10
+    for path in CORPUS:
+        assert path.with_suffix(".plan.txt").is_file(), path.name
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_edit_yields_exactly_the_expected_plan(path: Path, registry: AccountRegistry) -> None:
+    expected = path.with_suffix(".plan.txt").read_text(encoding="utf-8")
+    assert render_text(plan_of(path.stem, registry)) + "\n" == expected
+
+
+def test_reordering_comments_and_spelled_out_defaults_change_nothing(registry: AccountRegistry) -> None:
+    plan = plan_of("reorder_and_defaults", registry)
+    assert not plan.changed
+    assert (plan.teams, plan.applications, plan.spokes, plan.identity_center) == ((), (), (), ())
+
+
+def test_a_new_team_in_a_new_spoke_creates_its_stack_instances(registry: AccountRegistry) -> None:
+    plan = plan_of("add_team_new_account", registry)
+    assert [(t.name, t.kind) for t in plan.teams] == [("team4", "added")]
+    assert {(s.stack_set, s.account, s.region, s.action) for s in plan.spokes or ()} == {
+        ("studio-spoke-access", "444444444444", "eu-central-1", "create"),
+        ("studio-team-roles-444444444444", "444444444444", "eu-central-1", "create")}
+    [step] = plan.identity_center
+    assert "Application ACS URL https://broker.example.com/prod/saml/acs" in step
+    assert "Application SAML audience urn:example:studio-broker" in step
+    assert "teamid -> the fixed value 'team4'" in step and "userid -> ${user:AD_GUID}" in step
+
+
+def test_an_execution_role_change_says_existing_profiles_are_refused(registry: AccountRegistry) -> None:
+    [team] = plan_of("change_execution_role", registry).teams
+    assert [f.field for f in team.fields] == ["execution_role"]
+    assert any("profile_execution_role_mismatch" in effect and "team2--*" in effect
+               for effect in team.effects)
+
+
+def test_moving_a_team_orphans_its_profiles_in_the_old_domain(registry: AccountRegistry) -> None:
+    [team] = plan_of("move_team_region", registry).teams
+    assert {f.field: (f.old, f.new) for f in team.fields} == {
+        "region": ("us-east-1", "us-west-2"), "domain": ("name:team1studio", "name:research")}
+    assert "stay in the old domain (111111111111 us-east-1 domain name:team1studio)" in team.effects[0]
+
+
+def test_a_rename_is_flagged_with_the_role_name_clash(registry: AccountRegistry) -> None:
+    plan = plan_of("rename_team", registry)
+    assert any("looks like a rename of team1" in note for note in plan.notes)
+    [spoke] = plan.spokes or ()
+    assert any("fails on the name" in detail for detail in spoke.details)
+
+
+def test_without_a_registry_spokes_are_not_computed_and_the_plan_says_so() -> None:
+    plan = plan_of("add_team_new_application", None)
+    assert plan.spokes is None and plan.changed
+    assert any("No account registry" in note for note in plan.notes)
+    assert "Spokes: not computed" in render_text(plan)
+
+
+def test_a_first_table_adds_everything(registry: AccountRegistry) -> None:
+    new = load_table(BASE.read_text(), "base.yaml")
+    plan = plan_routing(None, new, registry)
+    assert [(t.name, t.kind) for t in plan.teams] == [("team1", "added"), ("team2", "added")]
+    assert len(plan.identity_center) == 2
+
+
+def test_markdown_and_json_carry_the_same_plan(registry: AccountRegistry) -> None:
+    plan = plan_of("remove_team", registry)
+    markdown = render_markdown(plan)
+    assert markdown.startswith(MARKER + "\n### Routing plan: `base.yaml` → `remove_team.yaml`")
+    assert "#### Spoke accounts (StackSets)" in markdown
+    assert "- - team2 (removed)" in markdown and "team2--\\*" in markdown
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["changed"] is True
+    assert [(t["name"], t["kind"]) for t in data["teams"]] == [("team2", "removed")]
+    assert {s["stack_set"] for s in data["spokes"]} == {
+        "studio-spoke-access", "studio-team-roles-222222222222"}
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_cli_plan_with_two_files(capsys: pytest.CaptureFixture[str]) -> None:
+    new = EDITS / "disable_team.yaml"
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(new),
+                 "--accounts", str(FIXTURES / "routing_accounts"), "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert [(f["field"], f["new"]) for f in data["teams"][0]["fields"]] == [
+        ("enabled", False), ("disabled_message", "Studio is down for an upgrade until 14:00 UTC.")]
+
+
+def test_cli_plan_refuses_an_invalid_new_table(capsys: pytest.CaptureFixture[str]) -> None:
+    broken = FIXTURES / "routing_broken" / "team_unrouted.yaml"
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(broken)])
+    assert code == 1
+    assert "no application routes to team 'team3'" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_plan_against_a_git_revision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    shutil.copytree(FIXTURES / "routing_accounts", tmp_path / "accounts")
+    shutil.copy(BASE, tmp_path / "routing.yaml")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    shutil.copy(EDITS / "add_team_new_application.yaml", tmp_path / "routing.yaml")
+    code = main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "routing.yaml"),
+                 "--format", "markdown"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "+ team3 (added)" in out and "studio-team-roles-222222222222" in out
+    # A file that did not exist at the revision: everything is added.
+    shutil.copy(BASE, tmp_path / "next.yaml")
+    assert main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "next.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "+ team1 (added)" in out and "+ team2 (added)" in out
+    new = str(tmp_path / "routing.yaml")
+    assert main(["routing", "plan", "--base", "no-such-revision", "--new", new]) == 2
+    assert "no-such-revision" in capsys.readouterr().err
