@@ -26,6 +26,7 @@ import yaml
 
 from broker.config import RoutingTable, Team, thaw
 from broker.ops.accounts import AccountRegistry
+from broker.ops.rollout import InstanceChange
 from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, desired_stack_sets
 from broker.routing import parse_routing_table
 
@@ -56,17 +57,6 @@ class Change:
 
 
 @dataclass(frozen=True)
-class SpokeChange:
-    """One StackSet instance that changes: create, update or delete, and how."""
-
-    stack_set: str
-    account: str
-    region: str
-    action: str
-    details: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class RoutingPlan:
     """The effect of going from one routing table to another."""
 
@@ -75,7 +65,7 @@ class RoutingPlan:
     service_provider: tuple[FieldChange, ...]
     teams: tuple[Change, ...]
     applications: tuple[Change, ...]
-    spokes: tuple[SpokeChange, ...] | None  # None: no account registry to compute them
+    spokes: tuple[InstanceChange, ...] | None  # None: no account registry to compute them
     identity_center: tuple[str, ...]
     notes: tuple[str, ...]
 
@@ -354,10 +344,10 @@ def _identity_center_steps(old: RoutingTable | None, new: RoutingTable, provider
 # --- spokes ------------------------------------------------------------------------------------
 
 
-def _spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec]) -> list[SpokeChange]:
+def _spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec]) -> list[InstanceChange]:
     old = {s.name: s for s in before}
     new = {s.name: s for s in after}
-    changes: list[SpokeChange] = []
+    changes: list[InstanceChange] = []
     for name in [s.name for s in after] + [s.name for s in before if s.name not in new]:
         was, will = old.get(name), new.get(name)
         roles = _role_changes(was, will)
@@ -365,13 +355,13 @@ def _spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec]) -> lis
             target_was = was.target(*key) if was else None
             target_will = will.target(*key) if will else None
             if target_was is None:
-                changes.append(SpokeChange(name, *key, "create", roles or _listing(target_will.overrides)))
+                changes.append(InstanceChange(name, *key, "create", roles or _listing(target_will.overrides)))
             elif target_will is None:
-                changes.append(SpokeChange(name, *key, "delete", roles))
+                changes.append(InstanceChange(name, *key, "delete", roles))
             else:
                 details = _override_changes(target_was.overrides, target_will.overrides)
                 if roles or details or was.template != will.template or was.parameters != will.parameters:
-                    changes.append(SpokeChange(name, *key, "update", roles + details or ("template",)))
+                    changes.append(InstanceChange(name, *key, "update", roles + details or ("template",)))
     return changes
 
 
