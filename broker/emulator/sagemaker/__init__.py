@@ -14,13 +14,12 @@ from .exceptions import (
 )
 from .models import (
     ExtendedSageMakerBackend,
-    PresignedToken,
     UserProfile,
     backend_for,
-    presigned_tokens,
     redeem_presigned_token,
     set_profile_status,
 )
+from .tokens import PresignedToken, presigned_tokens
 
 __all__ = [
     "ExtendedSageMakerBackend",
