@@ -86,6 +86,10 @@ class StackOptions:
     # up to profile_wait_seconds before answering its holding page.
     profile_delay_seconds: float = 2.0
     profile_wait_seconds: float = 8.0
+    # The host name the dev IdP posts to (the routing's ACS URL); None means ``host``.
+    # Another loopback name than ``host`` puts the ACS on another site than the portal,
+    # as in AWS, where the Identity Center portal posts cross-site to the broker.
+    acs_host: str | None = None
 
 
 class _QuietRequestHandler(WSGIRequestHandler):
@@ -143,6 +147,7 @@ class LocalStack:
         self.options = options
         self.log = log
         self.base_url = ""
+        self.broker_url = ""
         self.emulator_url = ""
         self.routing: RoutingTable | None = None
         self.spokes: list[ProvisionedSpoke] = []
@@ -177,6 +182,8 @@ class LocalStack:
         if opts.host not in LOOPBACK_HOSTS:
             # The dev IdP signs anything for anyone, and the ACS is plain http: loopback only.
             raise ValueError(f"the local stack serves only on loopback {LOOPBACK_HOSTS}, not {opts.host!r}")
+        if opts.acs_host is not None and opts.acs_host not in LOOPBACK_HOSTS:
+            raise ValueError(f"the ACS host must be loopback {LOOPBACK_HOSTS}, not {opts.acs_host!r}")
         source = load_routing_table(opts.routing, check_expiry=False)
         users = load_users(opts.users, source.teams)
         registry = load_accounts(opts.accounts_dir)
@@ -185,11 +192,13 @@ class LocalStack:
         self._server = make_server(opts.host, opts.port, router, threaded=True,
                                    request_handler=_QuietRequestHandler)
         self.base_url = f"http://{opts.host}:{self._server.server_port}"
+        # One server answers both names: it listens on IPv4 loopback, where localhost resolves too.
+        self.broker_url = f"http://{opts.acs_host or opts.host}:{self._server.server_port}"
 
         state = Path(opts.state_dir)
         keys = {app.name: signing_identity(state, app.name) for app in source.applications.values()}
         self.routing = write_local_routing(
-            opts.routing, state / LOCAL_ROUTING_NAME, f"{self.base_url}/saml/acs",
+            opts.routing, state / LOCAL_ROUTING_NAME, f"{self.broker_url}/saml/acs",
             {name: cert for name, (_, cert) in keys.items()})
         self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
 
