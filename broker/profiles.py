@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from broker.config import Team, thaw
 from broker.exceptions import ProfileGone, ProfileNotReady, SpokeFailure
 from broker.profile_name import profile_name_for
-from broker.spokes import SpokeSessions
+from broker.spokes import SpokeSessions, tag_value
 
 _WAITING_STATES = frozenset({"Pending", "Updating"})
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
@@ -164,7 +164,8 @@ class ProfileService:
         settings = thaw(team.user_settings)
         settings["ExecutionRole"] = team.execution_role_arn
         tags = [{"Key": key, "Value": value} for key, value in team.tags.items()]
-        tags.append({"Key": "User", "Value": user_id[:256]})
+        # the same legal, collision-free form as the session tag, so both name one person
+        tags.append({"Key": "User", "Value": tag_value(user_id)})
         try:
             sagemaker.create_user_profile(
                 DomainId=profile.domain_id, UserProfileName=profile.name,

@@ -190,3 +190,15 @@ def test_saml_response_and_credentials_never_reach_the_log(
     assert "sign-in refused" in logged  # the log was captured at all
     assert saml_response[:40] not in logged
     assert "SecretAccessKey" not in logged and "SessionToken" not in logged
+
+
+def test_user_ids_with_characters_tags_cannot_hold_get_a_legal_tag(landscape: Landscape) -> None:
+    user = "o'brien<script>@example.com"
+    assert landscape.sign_in(user, "team1")["statusCode"] == 302
+    (profile,) = landscape.profiles(TEAM1)
+    tags = {t["Key"]: t["Value"] for t in landscape.spoke_client(TEAM1).list_tags(
+        ResourceArn=profile["UserProfileArn"])["Tags"]}
+    (params,) = [p for op, p in landscape.call_params if op == "AssumeRole"]
+    session_user = {t["Key"]: t["Value"] for t in params["Tags"]}["User"]
+    assert tags["User"] == session_user != user
+    assert "<" not in tags["User"] and "'" not in tags["User"]
