@@ -3,8 +3,15 @@
 Configuration files (``routing.yaml``, ``accounts/*.yaml``) are edited by people in
 pull requests, so every problem must say ``file:line:column: field.path: what``.
 :func:`parse_yaml` builds plain Python data straight from libyaml's event stream
-(faster than composing a node graph and constructing it) and records where each
+(faster than composing a node graph and constructing it) and knows where each
 value and each mapping key starts, by path (``("teams", 1, "region")``).
+
+Two builders share that work. The plain one takes a document without anchors,
+aliases, tags, merge keys or duplicate keys (every real configuration file) and
+records nothing: positions are only needed to report a problem, so the document
+computes them on first use by parsing the text again with the full builder. Any
+other document, and every document with a syntax error, goes through the full
+builder from the start, so its data, problems and messages come from one place.
 
 Deliberate differences from ``yaml.safe_load``:
 
@@ -15,22 +22,20 @@ Deliberate differences from ``yaml.safe_load``:
 
 Values use YAML 1.1 resolution as PyYAML does (``yes`` is ``True``, ``0755`` is
 an octal int): the schema then reports a non-string where a string is expected,
-and :func:`schema_problems` tells the reader to quote it.
+and :func:`broker.schema_check.schema_problems` tells the reader to quote it.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import ValidationError
-from jsonschema.protocols import Validator
 
 from broker.exceptions import ConfigurationError
 
@@ -88,13 +93,18 @@ def raise_problems(problems: Iterable[Problem]) -> None:
 
 @dataclass(frozen=True)
 class YamlDocument:
-    """Parsed data plus where each value (and each mapping key) starts."""
+    """Parsed data plus where each value (and each mapping key) starts.
+
+    ``positions``, ``key_positions`` and ``raw`` may be computed on first use
+    (see :class:`_LazyTable`): they read like dicts either way.
+    """
 
     source: str
     data: Any
-    positions: dict[tuple[PathPart, ...], Position]
-    key_positions: dict[tuple[PathPart, ...], Position]
-    raw: dict[tuple[PathPart, ...], str] = field(default_factory=dict)  # text of non-str scalars
+    positions: Mapping[tuple[PathPart, ...], Position]
+    key_positions: Mapping[tuple[PathPart, ...], Position]
+    # text of non-str scalars
+    raw: Mapping[tuple[PathPart, ...], str] = field(default_factory=dict)
 
     def position(self, path: Sequence[PathPart], *, key: bool = False) -> Position:
         """Where the value at ``path`` starts (or its key, with ``key=True``).
@@ -145,6 +155,19 @@ def parse_yaml_with_problems(text: str, source: str) -> tuple[YamlDocument | Non
     of a duplicated key is kept), so callers can report schema problems in the
     same run; syntax errors yield ``None``.
     """
+    try:
+        data = _plain_data(text)
+    except _NotPlain:
+        pass
+    else:
+        marks = _Marks(text, source)
+        return YamlDocument(source, data, _LazyTable(marks, "positions"),
+                            _LazyTable(marks, "key_positions"), _LazyTable(marks, "raw")), []
+    return _parse_full(text, source)
+
+
+def _parse_full(text: str, source: str) -> tuple[YamlDocument | None, list[Problem]]:
+    """:func:`parse_yaml_with_problems` with the full builder, positions recorded as it goes."""
     builder = _Builder(source)
     try:
         builder.run(yaml.parse(text, Loader=_Loader))
@@ -166,6 +189,147 @@ def parse_yaml_with_problems(text: str, source: str) -> tuple[YamlDocument | Non
         )
         return document, builder.problems
     return None, builder.problems
+
+
+# --- the plain builder: data only, for documents that need nothing else ------------------------
+
+
+class _NotPlain(Exception):
+    """The document needs the full builder (or has a problem it will report)."""
+
+
+_ScalarEvent = yaml.ScalarEvent
+_MappingStart = yaml.MappingStartEvent
+_MappingEnd = yaml.MappingEndEvent
+_SequenceStart = yaml.SequenceStartEvent
+_SequenceEnd = yaml.SequenceEndEvent
+
+
+def _plain_data(text: str) -> Any:
+    """The data of a plain document, exactly as :class:`_Builder` would build it.
+
+    Raises :class:`_NotPlain` at anything the full builder treats specially:
+    anchors, aliases, tags, ``<<``, duplicate or non-scalar keys, several
+    documents, a scalar that cannot be constructed, a syntax error.
+    """
+    loader = _Loader(text)
+    next_event = loader.get_event  # not yaml.parse: its generator costs a third more
+    try:
+        if type(next_event()) is not yaml.StreamStartEvent:
+            raise _NotPlain
+        event = next_event()
+        if type(event) is yaml.StreamEndEvent:
+            return None
+        if type(event) is not yaml.DocumentStartEvent:
+            raise _NotPlain
+        data = _plain_value(next_event, next_event())
+        if type(next_event()) is not yaml.DocumentEndEvent:
+            raise _NotPlain
+        if type(next_event()) is not yaml.StreamEndEvent:
+            raise _NotPlain
+        return data
+    except (yaml.YAMLError, RecursionError) as exc:  # the full builder reports it (no recursion)
+        raise _NotPlain from exc
+    finally:
+        loader.dispose()
+
+
+def _plain_value(next_event: Callable[[], Any], event: Any) -> Any:
+    kind = type(event)
+    if event.anchor is not None or kind is yaml.AliasEvent or event.tag is not None:
+        raise _NotPlain
+    if kind is _ScalarEvent:
+        return _plain_scalar(event)
+    if kind is _MappingStart:
+        mapping: dict[str, Any] = {}
+        while True:
+            key = next_event()
+            if type(key) is not _ScalarEvent:
+                if type(key) is _MappingEnd:
+                    return mapping
+                raise _NotPlain  # a complex key
+            text = key.value
+            if text in mapping or text == "<<" or key.anchor is not None or key.tag is not None:
+                raise _NotPlain
+            mapping[text] = _plain_value(next_event, next_event())
+    if kind is _SequenceStart:
+        sequence: list[Any] = []
+        append = sequence.append
+        while True:
+            item = next_event()
+            if type(item) is _SequenceEnd:
+                return sequence
+            append(_plain_value(next_event, item))
+    raise _NotPlain
+
+
+def _plain_scalar(event: Any) -> Any:
+    """:meth:`_Builder._scalar` for an untagged scalar that constructs without error."""
+    text = event.value
+    if not event.implicit[0]:  # quoted or block scalar
+        return text
+    for candidate, regexp in _IMPLICIT.get(text[:1], ()):
+        if regexp.match(text):
+            tag = candidate
+            break
+    else:
+        return text
+    if tag not in _SCALAR_TAGS or tag == _STR:
+        return text
+    try:
+        return _CONSTRUCTOR.yaml_constructors[tag](
+            _CONSTRUCTOR, yaml.ScalarNode(tag, text, event.start_mark, event.end_mark))
+    except (yaml.YAMLError, ValueError) as exc:
+        raise _NotPlain from exc
+
+
+class _Marks:
+    """Positions of a plain document, built by :class:`_Builder` when first asked for."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self._text = text
+        self._source = source
+        self._builder: _Builder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def builder(self) -> _Builder:
+        with self._lock:
+            if self._builder is None:
+                builder = _Builder(self._source)
+                builder.run(yaml.parse(self._text, Loader=_Loader))
+                self._builder = builder
+                self._text = ""  # not needed any more: do not keep a large file alive
+            return self._builder
+
+
+class _LazyTable(Mapping[tuple[PathPart, ...], Any]):
+    """One of a plain document's position tables, computed on first access."""
+
+    def __init__(self, marks: _Marks, name: str) -> None:
+        self._marks = marks
+        self._name = name
+
+    def _table(self) -> dict[tuple[PathPart, ...], Any]:
+        return getattr(self._marks.builder, self._name)
+
+    def __getitem__(self, path: tuple[PathPart, ...]) -> Any:
+        return self._table()[path]
+
+    def __iter__(self) -> Iterator[tuple[PathPart, ...]]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._table()
+
+    def get(self, path: tuple[PathPart, ...], default: Any = None) -> Any:
+        return self._table().get(path, default)
+
+
+# --- the full builder --------------------------------------------------------------------------
 
 
 class _Fatal(Exception):
@@ -353,113 +517,3 @@ class _Builder:
         if record:
             self.raw[path] = text
         return value
-
-
-# --- JSON Schema validation with positions ----------------------------------------------------
-
-_TYPE_NAMES = {
-    "string": "a string", "integer": "an integer", "number": "a number",
-    "boolean": "true or false", "object": "a mapping", "array": "a list", "null": "null",
-}
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "an empty value"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return "a date" if type(value).__name__ in ("date", "datetime") else type(value).__name__
-
-
-def short(value: Any, limit: int = 60) -> str:
-    """``repr`` of a value cut to ``limit`` characters (certificates are long)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def schema_problems(document: YamlDocument, validator: Validator) -> list[Problem]:
-    """Every JSON Schema violation of ``document.data``, located and worded for people.
-
-    A subschema's ``x-hint`` annotation is appended to its messages.
-    """
-    problems: list[Problem] = []
-    seen: set[tuple[tuple[PathPart, ...], str]] = set()
-    for error in validator.iter_errors(document.data):
-        for problem in _describe(document, error):
-            marker = (problem.path, problem.message)
-            if marker not in seen:
-                seen.add(marker)
-                problems.append(problem)
-    return problems
-
-
-def _describe(document: YamlDocument, error: ValidationError) -> Iterator[Problem]:
-    path = tuple(error.absolute_path)
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    hint = schema.get("x-hint")
-    keyword = error.validator
-    value = error.validator_value
-    instance = error.instance
-
-    def located(message: str, at: tuple[PathPart, ...] = path, key: bool = False) -> Problem:
-        return document.problem(at, f"{message} ({hint})" if hint else message, key=key)
-
-    if "propertyNames" in error.relative_schema_path:
-        yield located(f"key {short(instance)} is not allowed", (*path, instance), key=True)
-    elif keyword == "additionalProperties":
-        known = sorted(schema.get("properties", {}))
-        for name in instance:
-            if name in known:
-                continue
-            close = difflib.get_close_matches(str(name), known, n=1)
-            tip = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(known)
-            yield document.problem((*path, name), f"unknown field {name!r} ({tip})", key=True)
-    elif keyword == "required":
-        for name in value:
-            if isinstance(instance, dict) and name not in instance:
-                yield located(f"missing required field {name!r}")
-    elif keyword == "type":
-        wanted = [value] if isinstance(value, str) else list(value)
-        expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
-        raw = document.raw.get(path)  # the text YAML read as a number, boolean, date or null
-        message = f"expected {expected}, got {_kind(instance)}"
-        if isinstance(instance, str):
-            message += f" ({short(instance)})"
-        elif raw:
-            message += f" ({raw})"
-            if "string" in wanted:
-                message += f'; write it in quotes: "{raw}"'
-        yield located(message)
-    elif keyword == "pattern":
-        yield located(f"{short(instance)} does not match {value}")
-    elif keyword in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bound = "at least" if keyword == "minimum" else "at most"
-        if keyword.startswith("exclusive"):
-            bound = "more than" if keyword == "exclusiveMinimum" else "less than"
-        yield located(f"{instance} is out of range: must be {bound} {value}")
-    elif keyword in ("minLength", "maxLength"):
-        bound = "at least" if keyword == "minLength" else "at most"
-        yield located(f"{short(instance)} has {len(instance)} characters: "
-                      f"must have {bound} {value}")
-    elif keyword in ("minItems", "maxItems"):
-        bound = "at least" if keyword == "minItems" else "at most"
-        yield located(f"has {len(instance)} entries: must have {bound} {value}")
-    elif keyword in ("minProperties", "maxProperties"):
-        bound = "at least" if keyword == "minProperties" else "at most"
-        yield located(f"has {len(instance)} fields: must have {bound} {value}")
-    elif keyword == "uniqueItems":
-        yield located("has duplicate entries")
-    elif keyword == "const":
-        yield located(f"must be {value!r}, got {short(instance)}")
-    elif keyword == "enum":
-        yield located(f"{short(instance)} is not one of " + ", ".join(map(repr, value)))
-    else:
-        yield located(error.message if len(error.message) < 200 else error.message[:197] + "...")

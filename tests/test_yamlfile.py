@@ -1,9 +1,12 @@
-"""The YAML loader with positions, and located JSON Schema messages."""
+"""The YAML loader with positions."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from jsonschema import Draft202012Validator
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker import yamlfile
 from broker.exceptions import ConfigurationError
@@ -12,7 +15,6 @@ from broker.yamlfile import (
     load_yaml_file,
     parse_yaml,
     parse_yaml_with_problems,
-    schema_problems,
 )
 
 
@@ -164,39 +166,95 @@ def test_format_path(path: tuple, shown: str) -> None:
     assert format_path(path) == shown
 
 
-SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["name", "account"],
-    "properties": {
-        "name": {"type": "string", "pattern": "^[a-z]+$", "x-hint": "lowercase letters"},
-        "account": {"type": "string"},
-        "size": {"type": "integer", "minimum": 1, "maximum": 5},
-        "labels": {"type": "object", "propertyNames": {"pattern": "^[A-Z]"}},
-    },
-}
+# --- the plain builder (data first, positions on first use) ------------------------------------
+
+PLAIN_TEXT = "a: 1\nlist:\n  - x\n  - {k: v, n: 0x10}\nq: 'yes'\n"
 
 
-def located(text: str) -> list[str]:
-    doc = parse_yaml(text, "s.yaml")
-    return [str(p) for p in schema_problems(doc, Draft202012Validator(SCHEMA))]
+def full(text: str) -> tuple[object, list[str]]:
+    """What the full builder alone makes of ``text``: data, positions, raw texts, problems."""
+    doc, problems = yamlfile._parse_full(text, "f.yaml")
+    return snapshot(doc, problems)
 
 
-def test_schema_messages_are_located_and_hinted() -> None:
-    text = "name: Bob\naccount: 0123\nsize: 9\nlabels: {ok: 1}\nnmae: x\n"
-    assert sorted(located(text)) == sorted([
-        "s.yaml:1:7: name: 'Bob' does not match ^[a-z]+$ (lowercase letters)",
-        "s.yaml:2:10: account: expected a string, got a number (0123); "
-        'write it in quotes: "0123"',
-        "s.yaml:3:7: size: 9 is out of range: must be at most 5",
-        "s.yaml:4:10: labels.ok: key 'ok' is not allowed",
-        "s.yaml:5:1: nmae: unknown field 'nmae' (did you mean 'name'?)",
-    ])
+def snapshot(doc: yamlfile.YamlDocument | None, problems: list) -> tuple[object, list[str]]:
+    shown = [str(p) for p in problems]
+    if doc is None:
+        return None, shown
+    return (repr(doc.data), dict(doc.positions), dict(doc.key_positions), dict(doc.raw)), shown
 
 
-def test_schema_missing_field_points_at_the_mapping() -> None:
-    assert located("\n\nname: bob\n") == ["s.yaml:3:1: missing required field 'account'"]
+def test_plain_document_takes_the_plain_builder_and_locates_on_first_use() -> None:
+    doc, problems = parse_yaml_with_problems(PLAIN_TEXT, "f.yaml")
+    assert problems == [] and doc is not None
+    assert isinstance(doc.positions, yamlfile._LazyTable)
+    assert doc.positions._marks._builder is None  # nothing located yet
+    assert doc.position(("list", 1, "n")) == (4, 15)
+    assert doc.position(("list", 1, "n"), key=True) == (4, 12)
+    assert doc.raw[("list", 1, "n")] == "0x10" and ("q",) not in doc.raw
+    assert snapshot(doc, problems) == full(PLAIN_TEXT)
 
 
-def test_long_values_are_shortened() -> None:
-    assert yamlfile.short("x" * 100) == "'" + "x" * 56 + "..."
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x 1\nb: 2\n",  # anchor
+        "a: !!str 1\n",  # tag
+        "a: ! 1\n",  # non-specific tag
+        "a: {x: 1}\nb:\n  <<: {y: 2}\n",  # merge key
+        "a: 1\na: 2\n",  # duplicate key
+        "? [a]\n: 1\n",  # complex key
+        "a: 1\n---\nb: 2\n",  # two documents
+        "a: [1\n",  # syntax error
+        "d: 2024-13-45\n",  # a timestamp that cannot be built
+    ],
+)
+def test_anything_special_takes_the_full_builder(text: str) -> None:
+    with pytest.raises(yamlfile._NotPlain):
+        yamlfile._plain_data(text)
+    assert snapshot(*parse_yaml_with_problems(text, "f.yaml")) == full(text)
+
+
+def test_deep_nesting_is_parsed_whatever_the_recursion_limit() -> None:
+    # libyaml allows 1000 levels; the plain builder recurses, the full one does not.
+    text = "[" * 999 + "]" * 999 + "\n"
+    doc, problems = parse_yaml_with_problems(text, "f.yaml")
+    assert problems == [] and doc is not None
+    assert doc.position((0,) * 998) == (1, 999)  # the innermost list
+
+
+def test_sample_files_take_the_plain_builder() -> None:
+    """The fast path is the usual path: the shipped sample and fixtures use it."""
+    root = Path(__file__).resolve().parent.parent
+    for path in (root / "routing.yaml", root / "tests" / "fixtures" / "routing" / "valid.yaml"):
+        doc = load_yaml_file(path)
+        assert isinstance(doc.positions, yamlfile._LazyTable), path
+
+
+_ATOMS = st.sampled_from([
+    "a", "on", "yes", "~", "null", "", "0755", "0x1F", "1_000", "1.5", ".inf", "2024-01-02",
+    "2024-13-45", "'q'", '"d"', "!!str 5", "!Ref x", "&a 1", "*a", "<<", "=", "[1, yes]",
+    "{k: v}", "{}", "! x", "&a {x: 1}", "'<<'", "x: y: z", "@bad", "1e3", "0b101", "12:30:00",
+])
+_KEYS = st.sampled_from(["a", "b", "on", "<<", "1", "'a'", '"b"', "!!str c", "&k a", "? x"])
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> str:
+    lines = []
+    for _ in range(draw(st.integers(0, 8))):
+        indent = "  " * draw(st.integers(0, 2))
+        form = draw(st.integers(0, 2))
+        if form == 0:
+            lines.append(f"{indent}{draw(_KEYS)}: {draw(_ATOMS)}")
+        elif form == 1:
+            lines.append(f"{indent}- {draw(_ATOMS)}")
+        else:
+            lines.append(f"{indent}{draw(_KEYS)}:")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_documents())
+def test_plain_and_full_builders_agree_on_everything(text: str) -> None:
+    assert snapshot(*parse_yaml_with_problems(text, "f.yaml")) == full(text)

@@ -37,8 +37,9 @@ from broker.ops.routing_rules import (
     RuleContext,
     finding,
 )
-from broker.routing import build_routing_table, routing_problems, routing_validator
-from broker.yamlfile import Problem, parse_yaml_with_problems, schema_problems
+from broker.routing import build_routing_table, routing_problems, routing_schema_check, routing_validator
+from broker.schema_check import schema_problems
+from broker.yamlfile import Problem, parse_yaml_with_problems
 
 # The loader's messages, by rule id; the first match wins (tests keep them in step).
 LOADER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
@@ -102,8 +103,9 @@ def check_routing_text(
     if document is None:
         return ordered(_classified(problems, set()))
     problems += routing_problems(document, now=now)
-    schema = {(p.path, p.message) for p in schema_problems(document, routing_validator())} \
-        if document.data is not None else set()
+    # the schema's findings, to classify the problems above; the quick check answers a valid table
+    schema = {(p.path, p.message) for p in schema_problems(
+        document, routing_validator(), quick=routing_schema_check())} if document.data is not None else set()
     findings = list(_classified(problems, schema))
     table = None
     if not any(f.rule.startswith(("schema-", "yaml-", "routing-")) for f in findings):
