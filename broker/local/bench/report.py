@@ -101,7 +101,12 @@ def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, An
     baseline = cold["boto3"]
     baseline_ms = statistics.median(r["wall_ms"] for r in baseline)
     floor = dict(floor)
+    (aws_floor,) = by_name["aws-floor"]
+    own_ms = warm["cpu_ms_per_login"] - aws_floor["cpu_ms_per_round"]
     floor.update({
+        "aws_two_calls_cpu_ms": aws_floor["cpu_ms_per_round"],
+        "broker_own_cpu_ms": own_ms,
+        "broker_own_over_python3_saml": own_ms / floor["python3_saml_raw_cpu_ms"],
         "import_boto3_one_client_service": baseline[0]["service"],
         "import_boto3_one_client_wall_ms": baseline_ms,
         "import_boto3_one_client_cpu_ms": statistics.median(r["cpu_s"] * 1000 for r in baseline),
@@ -219,6 +224,11 @@ def format_table(report: dict[str, Any]) -> str:
         f"{floor['broker_validator_cpu_ms']:.2f} ms CPU",
         f"  warm login CPU / python3-saml alone:                     "
         f"{floor['warm_cpu_over_python3_saml']:.2f}x",
+        f"  the two AWS calls alone (bare, same clients):            "
+        f"{floor['aws_two_calls_cpu_ms']:.2f} ms CPU",
+        f"  the broker's own work (warm login - those calls):        "
+        f"{floor['broker_own_cpu_ms']:.2f} ms CPU = "
+        f"{floor['broker_own_over_python3_saml']:.2f}x python3-saml alone",
         f"  cold start, process start -> first answered login:       "
         f"{cold['latency_ms']['p50']:.0f} ms (imports done at {cold['import_ms']:.0f} ms, "
         f"wired at {cold['ready_ms']:.0f} ms)",

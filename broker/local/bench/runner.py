@@ -194,6 +194,8 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
                 "pairs": _cycle(pairs, per_worker, offset=i)}
         if i == 0:
             phases = [{"name": "first", "routing": "small", "measure": True, "pairs": pairs}, warm,
+                      {"name": "aws-floor", "routing": "small", "pairs": pairs,
+                       "aws_floor": max(20, per_worker // 2)},
                       {"name": "large-warmup", "routing": "large", "pairs": pairs}]
             for round_ in range(COMPARE_BLOCKS):
                 for table in ("small", "large"):

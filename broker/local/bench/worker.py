@@ -106,7 +106,7 @@ class Worker:
         cpu, wall = time.process_time(), time.perf_counter()
         table = routing_table_from_env()
         loaded_cpu, loaded_wall = time.process_time(), time.perf_counter()
-        clients = AwsClients()
+        clients = self.clients = AwsClients()
         clients.register("provide-client-params", self.counter.on_call)
         clients.register("before-send", self.counter.on_send)
         service = build_login_service(table, BrokerSettings.from_env(), clients)
@@ -130,9 +130,39 @@ class Worker:
             out.append(acs_event(idp.encode(xml)))
         return out
 
+    def aws_floor(self, phase: dict[str, Any]) -> dict[str, Any]:
+        """CPU of the warm login's two AWS calls alone, made bare with the broker's own clients.
+
+        The same replay-table PutItem and CreatePresignedDomainUrl, through the
+        same cached clients against the same emulator: what no broker built on
+        boto3 can go below.
+        """
+        service = self.service(phase["routing"])
+        user, team_id = phase["pairs"][0]
+        team = service.routing.team(team_id)
+        profile = service.profiles.ensure(team, user).profile  # cached as InService: no call
+        sagemaker = service.profiles.spokes.client(team, "sagemaker", user)
+        dynamodb = self.clients.hub("dynamodb", self.job["table_region"])
+        rounds = int(phase["aws_floor"])
+        cpu = time.process_time()
+        for n in range(rounds):
+            dynamodb.put_item(
+                TableName=self.job["table_name"],
+                Item={"pk": {"S": f"bench-floor#{os.getpid()}#{n}"}, "expires_at": {"N": "1"}},
+                ConditionExpression="attribute_not_exists(pk)")
+            sagemaker.create_presigned_domain_url(
+                DomainId=profile.domain_id, UserProfileName=profile.name,
+                SessionExpirationDurationInSeconds=team.session_expiration_seconds,
+                ExpiresInSeconds=team.presigned_url_expiry_seconds)
+        return {"name": phase["name"], "rounds": rounds,
+                "cpu_ms_per_round": (time.process_time() - cpu) * 1000 / rounds}
+
     def run_phase(self, phase: dict[str, Any]) -> dict[str, Any]:
         """Sign in every pair of the phase once, in order; measure if asked."""
         from broker import handler
+
+        if phase.get("aws_floor"):
+            return self.aws_floor(phase)
 
         handler.use_login_service(self.service(phase["routing"]))
         events = self.events(phase["pairs"])
