@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
 import pytest
 
 from broker.aws import AwsClients
@@ -28,7 +27,7 @@ class Clock:
 
 
 def new_clients() -> AwsClients:
-    return AwsClients(boto3.Session(region_name="us-east-1"))
+    return AwsClients()
 
 
 @pytest.fixture

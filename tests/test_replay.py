@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
@@ -20,7 +19,7 @@ NOW = 1_900_000_000.0
 
 def new_clients() -> AwsClients:
     """A fresh client cache, as in another Lambda container."""
-    return AwsClients(boto3.Session(region_name="us-east-1"))
+    return AwsClients()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
 from hypothesis import given
@@ -83,7 +82,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def clients(mocked: None, recorder: Recorder) -> AwsClients:
-    aws = AwsClients(boto3.Session(region_name="us-east-1"))
+    aws = AwsClients()
     # Registered before any client exists: each client copies the emitter when made.
     aws.register("provide-client-params.sts.AssumeRole", recorder.params)
     aws.register("before-sign.sts.AssumeRole", recorder.sign)
@@ -259,7 +258,7 @@ def test_assume_role_refusal_is_a_spoke_failure(
 
 
 def test_unreachable_sts_is_a_spoke_failure(mocked: None, clock: Clock) -> None:
-    clients = AwsClients(boto3.Session(region_name="us-east-1"))
+    clients = AwsClients()
 
     def unreachable(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://sts.eu-west-1.amazonaws.com")
