@@ -11,7 +11,6 @@ import os
 import re
 import time
 from collections.abc import Callable
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -217,14 +216,24 @@ def _source_ip() -> str | None:
 
 
 def _cookie(name: str) -> str | None:
-    header = app.current_event.headers.get("cookie")
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header or "")
-    except CookieError:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
+    """The value of cookie ``name``, read by hand.
+
+    ``SimpleCookie`` drops every cookie of a header when any one is not strictly
+    RFC-formed (``prefs={"a":1}`` set by another app on a parent domain), and a
+    client may split cookies over several headers, which the REST event keeps
+    only in ``multiValueHeaders``.
+    """
+    event = app.current_event
+    headers = [value for key, values in (event.multi_value_headers or {}).items()
+               if key.lower() == "cookie" for value in values or ()]
+    if not headers and event.headers.get("cookie"):
+        headers = [event.headers["cookie"]]
+    for header in headers:
+        for pair in header.split(";"):
+            key, separator, value = pair.strip().partition("=")
+            if separator and key == name:
+                return value.strip()
+    return None
 
 
 def _respond(result: LoginResult) -> Response:

@@ -153,3 +153,25 @@ def test_profile_deleted_behind_the_cache_is_recreated(landscape: Landscape) -> 
     response = landscape.sign_in("user1", "team1")
     assert response["statusCode"] == 302, response["body"]
     assert [p["UserProfileName"] for p in landscape.all_profiles()] == ["team1--user1"]
+
+
+def test_continuation_cookie_survives_other_apps_malformed_cookies(landscape: Landscape) -> None:
+    emulator_settings.configure(profile_delay_seconds=0.3)
+    landscape.service.profiles.wait_seconds = 0.05
+    cookie = _cookie(landscape.sign_in("user1", "team1"))
+    time.sleep(0.4)
+    # cookies a parent domain's other apps may set; SimpleCookie would drop them all
+    messy = f'consent=yes please; prefs={{"a":1}}; {cookie}; theme=dark'
+    landed = landscape.invoke(get_event("/saml/continue", cookie=messy))
+    assert landed["statusCode"] == 302, landed["body"]
+
+
+def test_continuation_cookie_split_over_several_headers(landscape: Landscape) -> None:
+    emulator_settings.configure(profile_delay_seconds=0.3)
+    landscape.service.profiles.wait_seconds = 0.05
+    cookie = _cookie(landscape.sign_in("user1", "team1"))
+    time.sleep(0.4)
+    event = get_event("/saml/continue", cookie="theme=dark")
+    event["multiValueHeaders"]["Cookie"] = ["theme=dark", cookie]
+    landed = landscape.invoke(event)
+    assert landed["statusCode"] == 302, landed["body"]
