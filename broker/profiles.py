@@ -163,13 +163,13 @@ class ProfileService:
     def _create(self, sagemaker: Any, team: Team, user_id: str, profile: ProfileRef) -> None:
         settings = thaw(team.user_settings)
         settings["ExecutionRole"] = team.execution_role_arn
-        tags = [{"Key": key, "Value": value} for key, value in team.tags.items()]
-        # the same legal, collision-free form as the session tag, so both name one person
-        tags.append({"Key": "User", "Value": tag_value(user_id)})
+        # the same legal, collision-free form as the session tag, so both name one person;
+        # routing.yaml may not set User (validated), and the broker's value wins regardless
+        tags = dict(team.tags) | {"User": tag_value(user_id)}
         try:
             sagemaker.create_user_profile(
                 DomainId=profile.domain_id, UserProfileName=profile.name,
-                UserSettings=settings, Tags=tags)
+                UserSettings=settings, Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
         except ClientError as error:
             if _code(error) == "ResourceInUse":
                 return  # a concurrent first sign-in created it: use that one

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
 ROUTING_FILE_ENV = "BROKER_ROUTING_FILE"
 TEAM_TAG = "Team"
+USER_TAG = "User"  # set per profile by the broker: the person it belongs to
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 
 
@@ -323,6 +324,9 @@ def _team_problems(doc: YamlDocument, index: int, team: dict[str, Any]) -> Itera
             elif isinstance(key, str) and key != TEAM_TAG and key.lower() == TEAM_TAG.lower():
                 yield doc.problem(path, f"tag key {key!r} differs from the reserved "
                                         f"{TEAM_TAG!r} only in case", key=True)
+            elif isinstance(key, str) and key.lower() == USER_TAG.lower():
+                yield doc.problem(path, f"tag key {key!r} is reserved: the broker tags each "
+                                        f"profile {USER_TAG}=<the person>", key=True)
 
     cidrs = team.get("allowed_source_cidrs")
     for number, cidr in enumerate(cidrs if isinstance(cidrs, list) else []):

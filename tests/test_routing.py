@@ -246,6 +246,10 @@ BROKEN: list[tuple[str, list[tuple[str, str]], list[str]]] = [
         "routing.yaml:46:12: teams[0].tags.team: tag key 'team' differs from the reserved "
         "'Team' only in case",
     ]),
+    ("User tag is reserved", [('    tags: {CostCenter: "4711"}', '    tags: {user: someone}')], [
+        "routing.yaml:46:12: teams[0].tags.user: tag key 'user' is reserved: the broker tags "
+        "each profile User=<the person>",
+    ]),
     ("ExecutionRole in user_settings", [("      SecurityGroups: [sg-0123456789abcdef0]",
                                          "      ExecutionRole: arn:aws:iam::111111111111:role/x")], [
         "routing.yaml:49:7: teams[0].user_settings.ExecutionRole: ExecutionRole is set from the "

@@ -58,7 +58,8 @@ LOADER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("team-unrouted", r"^no application routes to team "),
         ("execution-role-account", r"^the execution role is in account "),
         ("execution-role-partition", r"^the role's partition "),
-        ("team-tag-reserved", r"^(the Team tag is always|tag key .* differs from the reserved)"),
+        ("team-tag-reserved",
+         r"^(the Team tag is always|tag key .* differs from the reserved|tag key .* is reserved)"),
         ("cidr-invalid", r"^not a network in CIDR form"),
         ("user-settings-execution-role", r"^ExecutionRole is set from"),
     ))

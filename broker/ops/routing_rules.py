@@ -64,7 +64,7 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("certificate-expired", ERROR, "an IdP certificate that has expired"),
     Rule("execution-role-account", ERROR, "the execution role is in another account"),
     Rule("execution-role-partition", ERROR, "the execution role's partition is not the region's"),
-    Rule("team-tag-reserved", ERROR, "the reserved Team tag is changed or imitated"),
+    Rule("team-tag-reserved", ERROR, "the reserved Team or User tag is set, changed or imitated"),
     Rule("cidr-invalid", ERROR, "an allowed source network that is not a CIDR"),
     Rule("user-settings-execution-role", ERROR, "user_settings sets ExecutionRole"),
     Rule("accounts-invalid", ERROR, "the account registry (accounts/) does not load"),
