@@ -86,13 +86,12 @@ class ProfileService:
             self._create(sagemaker, team, user_id, profile)
             described = self._describe(sagemaker, profile)
         deadline = self.clock() + (self.wait_seconds if wait_seconds is None else wait_seconds)
-        while described is not None and described["Status"] in _WAITING_STATES:
+        # Not found right after a create (read-after-write lag) counts as still pending.
+        while described is None or described["Status"] in _WAITING_STATES:
             if self.clock() + self.poll_seconds > deadline:
                 return ProfileStatus(profile, ready=False)
             self.sleep(self.poll_seconds)
             described = self._describe(sagemaker, profile)
-        if described is None:
-            raise ProfileNotReady("profile_vanished")
         self._check_usable(described, team)
         with self._lock:
             self._in_service.add(profile)

@@ -175,3 +175,12 @@ def test_continuation_cookie_split_over_several_headers(landscape: Landscape) ->
     event["multiValueHeaders"]["Cookie"] = ["theme=dark", cookie]
     landed = landscape.invoke(event)
     assert landed["statusCode"] == 302, landed["body"]
+
+
+def test_profile_not_yet_visible_after_create_is_waited_for(landscape: Landscape) -> None:
+    # 1st describe: truly absent; 2nd, right after the create: read-after-write lag
+    seen = _fail(landscape, "DescribeUserProfile", "ResourceNotFound", 400, times=2)
+    response = landscape.sign_in("user1", "team1")
+    assert response["statusCode"] == 302, response["body"]
+    assert seen[0] >= 3
+    assert landscape.calls["CreateUserProfile"] == 1
