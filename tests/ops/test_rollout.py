@@ -72,7 +72,10 @@ def test_create_deploys_every_account_and_region(
     trust = json.loads(trust) if isinstance(trust, str) else trust
     assume = trust["Statement"][0]
     assert assume["Principal"] == {"AWS": BROKER_ROLE}
-    assert assume["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+    assert assume["Condition"] == {
+        "StringEquals": {"sts:ExternalId": EXTERNAL_ID},
+        "Null": {"sts:SourceIdentity": "false", "aws:RequestTag/User": "false"},
+    }
     role = iam.get_role(RoleName="studio-team2-execution")["Role"]
     assert {"Key": "Team", "Value": "team2"} in role["Tags"]
 
