@@ -20,6 +20,14 @@ class BrokerError(Exception):
         self.reason = reason
         if public_message is not None:
             self.public_message = public_message
+        # Who and what, once a signature has been verified: for the log line, never the page.
+        self.context: dict[str, str] = {}
+
+    def about(self, **context: str) -> BrokerError:
+        """Add verified facts (application, user, team) for the log; earlier facts win."""
+        for key, value in context.items():
+            self.context.setdefault(key, value)
+        return self
 
 
 class MalformedRequest(BrokerError):

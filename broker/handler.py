@@ -108,7 +108,7 @@ def assertion_consumer() -> Response:
         saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
         result = login_service().sign_in(saml_response, _source_ip())
     except BrokerError as error:
-        _record("Login", error.reason.split(":")[0], started, team=None)
+        _record("Login", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
     _record("Login", type(result).__name__, started, team=result.team_id)
     return _respond(result)
@@ -118,10 +118,14 @@ def assertion_consumer() -> Response:
 def resume_sign_in() -> Response:
     """The holding page's reload: continue with the single-use token from the cookie."""
     started = time.perf_counter()
-    token = _cookie(CONTINUE_COOKIE)
-    if not token:
-        raise ContinuationInvalid("continuation_cookie_missing")
-    result = login_service().resume(token, _source_ip())
+    try:
+        token = _cookie(CONTINUE_COOKIE)
+        if not token:
+            raise ContinuationInvalid("continuation_cookie_missing")
+        result = login_service().resume(token, _source_ip())
+    except BrokerError as error:
+        _record("Resume", error.reason.split(":")[0], started, team=error.context.get("team"))
+        raise
     _record("Resume", type(result).__name__, started, team=result.team_id)
     return _respond(result)
 
@@ -156,7 +160,8 @@ def not_found(_: Exception) -> Response:
 def broker_error(error: BrokerError) -> Response:
     """Every typed error: its status, its public message, the correlation id; reason in the log."""
     logger.warning("sign-in refused", extra={
-        "reason": error.reason, "status": error.status, "error": type(error).__name__})
+        "reason": error.reason, "status": error.status, "error": type(error).__name__,
+        **error.context})
     return _page(error.status, error.title, error.public_message)
 
 

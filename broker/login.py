@@ -11,9 +11,17 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from broker.config import RoutingTable, Team
-from broker.exceptions import NotAuthorised, ProfileGone, ProfileNotReady, TeamDisabled, UnknownTeam
+from broker.exceptions import (
+    BrokerError,
+    NotAuthorised,
+    ProfileGone,
+    ProfileNotReady,
+    TeamDisabled,
+    UnknownTeam,
+)
 from broker.profiles import ProfileService, ProfileStatus
 from broker.saml import Identity
+from broker.spokes import source_identity
 
 
 class IdentityValidator(Protocol):
@@ -85,19 +93,29 @@ class LoginService:
         client can set); it matters only for teams with ``allowed_source_cidrs``.
         """
         identity = self.validator.validate(saml_response)
-        team = self._routable_team(identity.team_id, source_ip)
-        # Only a verified assertion for a live team consumes its id: a refused
-        # sign-in writes nothing anywhere.
-        self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
-        return self._land(identity.user_id, team, attempt=0, wait_seconds=None)
+        try:
+            team = self._routable_team(identity.team_id, source_ip)
+            # Only a verified assertion for a live team consumes its id: a refused
+            # sign-in writes nothing anywhere.
+            self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
+            return self._land(identity.user_id, team, attempt=0, wait_seconds=None)
+        except BrokerError as error:
+            error.about(application=identity.application, team=identity.team_id,
+                        user=source_identity(identity.user_id))
+            raise
 
     def resume(self, token: str, source_ip: str | None = None) -> LoginResult:
         """Continue a sign-in from the holding page (single-use continuation token)."""
         payload = self.continuations.redeem(token)
         user_id, team_id = str(payload["user"]), str(payload["team"])
         attempt = int(str(payload["attempt"]))
-        team = self._routable_team(team_id, source_ip)
-        return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self.resume_wait_seconds)
+        try:
+            team = self._routable_team(team_id, source_ip)
+            return self._land(user_id, team, attempt=attempt + 1,
+                              wait_seconds=self.resume_wait_seconds)
+        except BrokerError as error:
+            error.about(team=team_id, user=source_identity(user_id))
+            raise
 
     def _routable_team(self, team_id: str, source_ip: str | None) -> Team:
         team = self.routing.team(team_id)

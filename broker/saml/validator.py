@@ -36,6 +36,7 @@ from broker.exceptions import NotAuthorised, SignInRejected
 from broker.saml import checks, speedups, toolkit
 from broker.saml.document import ResponseDocument, decode_response
 from broker.saml.signature_profile import check_signature_profile
+from broker.spokes import source_identity
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class SamlValidator:
         user_id = checks.single_attribute(assertion, sp.attributes.user, "user")
         team_id = checks.single_attribute(assertion, sp.attributes.team, "team")
         if team_id not in application.teams:
-            raise NotAuthorised("team_not_bound_to_application")
+            raise NotAuthorised("team_not_bound_to_application").about(
+                application=application.name, team=team_id, user=source_identity(user_id))
         assertion_id = assertion.get("ID")
         if not assertion_id:  # the schema requires it; python3-saml checked the schema
             raise SignInRejected("assertion_id_missing")

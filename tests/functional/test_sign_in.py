@@ -202,3 +202,27 @@ def test_user_ids_with_characters_tags_cannot_hold_get_a_legal_tag(landscape: La
     session_user = {t["Key"]: t["Value"] for t in params["Tags"]}["User"]
     assert tags["User"] == session_user != user
     assert "<" not in tags["User"] and "'" not in tags["User"]
+
+
+def _refusal_records(caplog: pytest.LogCaptureFixture) -> list:
+    return [r for r in caplog.records if r.getMessage() == "sign-in refused"]
+
+
+def test_refusal_after_verification_names_application_user_and_team_in_the_log(
+    landscape: Landscape, caplog: pytest.LogCaptureFixture
+) -> None:
+    saml_response = landscape.saml_response("user1", "team1")
+    assert landscape.post_acs(saml_response)["statusCode"] == 302
+    caplog.clear()
+    replayed = landscape.post_acs(saml_response)
+    assert replayed["statusCode"] == 401
+    (record,) = _refusal_records(caplog)
+    assert record.reason == "replay"
+    assert (record.application, record.team, record.user) == ("studio-team1", "team1", "user1")
+    assert "user1" not in replayed["body"]  # the page stays generic
+
+
+def test_unverified_refusal_names_nobody(landscape: Landscape, caplog: pytest.LogCaptureFixture) -> None:
+    assert landscape.post_acs("garbage")["statusCode"] == 400
+    (record,) = _refusal_records(caplog)
+    assert not hasattr(record, "user") and not hasattr(record, "application")
