@@ -147,10 +147,6 @@ class RoutingTable:
     applications: Mapping[str, IdpApplication]  # by issuer
     teams: Mapping[str, Team]  # by team id
 
-    def application_for_issuer(self, issuer: str) -> IdpApplication | None:
-        """The trusted application with this exact issuer, if any."""
-        return self.applications.get(issuer)
-
     def team(self, team_id: str) -> Team | None:
         """The team with this exact id, if any."""
         return self.teams.get(team_id)

@@ -84,7 +84,7 @@ def test_sample_routing_yaml_loads_with_typed_values() -> None:
     assert len(table.applications) == 2
     for name, team in (("studio-team1", "team1"), ("studio-team2", "team2")):
         (app,) = [a for a in table.applications.values() if a.name == name]
-        assert table.application_for_issuer(app.issuer) is app
+        assert table.applications[app.issuer] is app
         assert app.teams == frozenset({team})
         assert len(app.certificates) == 1
         assert app.certificates[0].startswith("-----BEGIN CERTIFICATE-----\nMII")
@@ -111,7 +111,7 @@ def test_fixture_table_merges_overrides_and_keeps_optional_fields() -> None:
     assert (team3.session_expiration_seconds, team3.presigned_url_expiry_seconds) == (1800, 300)
     assert dict(team3.tags) == {"Team": "team-3"}
     assert table.team("team9") is None
-    app = table.application_for_issuer("https://portal.sso.us-east-1.amazonaws.com/saml/assertion/two")
+    app = table.applications["https://portal.sso.us-east-1.amazonaws.com/saml/assertion/two"]
     assert app is not None and app.teams == frozenset({"team2", "team-3"})
 
 
@@ -501,7 +501,7 @@ def test_generated_table_of_2000_teams_loads() -> None:
     assert len(table.teams) == 2000 and len(table.applications) == 2000
     assert table.teams["t1999"].account_id == "000000001999"
     assert table.teams["t1999"].execution_role_arn == "arn:aws:iam::000000001999:role/exec"
-    assert table.application_for_issuer("https://idp.example.com/app7").teams == {"t7"}
+    assert table.applications["https://idp.example.com/app7"].teams == {"t7"}
 
 
 # --- the per-container loader ------------------------------------------------------------------
