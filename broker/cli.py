@@ -23,6 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="broker",
         description="Studio routing broker: operate the routing table and spokes, run the local stack.",
+        epilog=(
+            "Guides in docs/: deployment.md (hub and spokes from an empty organisation), "
+            "onboarding.md (add, change or remove a team), operations.md (what to watch, "
+            "every refusal reason, the kill switch, recovery), security.md (threat model, "
+            "certificate rotation, incident response)."
+        ),
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
