@@ -39,6 +39,8 @@ from broker.wiring import BrokerSettings, build_login_service
 SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
 HOLDING_RETRY_SECONDS = 3
+API_GATEWAY_TIMEOUT_SECONDS = 29.0
+DEADLINE_MARGIN_SECONDS = 1.0
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # RelayState is not signed: the only form accepted is a Studio landing hint (the
 # LandingUri grammar, path segments of safe characters, none starting with a dot).
@@ -106,7 +108,7 @@ def assertion_consumer() -> Response:
     started = time.perf_counter()
     try:
         saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
-        result = login_service().sign_in(saml_response, _source_ip())
+        result = login_service().sign_in(saml_response, _source_ip(), deadline=_deadline())
     except BrokerError as error:
         _record("Login", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
@@ -122,7 +124,7 @@ def resume_sign_in() -> Response:
         token = _cookie(CONTINUE_COOKIE)
         if not token:
             raise ContinuationInvalid("continuation_cookie_missing")
-        result = login_service().resume(token, _source_ip())
+        result = login_service().resume(token, _source_ip(), deadline=_deadline())
     except BrokerError as error:
         _record("Resume", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
@@ -210,6 +212,16 @@ def _check_relay_state(values: list[str]) -> None:
         return
     if len(values) > 1 or len(values[0]) > RELAY_STATE_MAX or not RELAY_STATE.fullmatch(values[0]):
         raise MalformedRequest("relay_state_not_allowed")
+
+
+def _deadline() -> float | None:
+    """When this answer must be out (``time.monotonic()``): the Lambda's remaining time, or
+    API Gateway's 29 s, whichever comes first, less a margin; ``None`` outside Lambda."""
+    remaining = getattr(app.lambda_context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    budget = min(remaining() / 1000, API_GATEWAY_TIMEOUT_SECONDS) - DEADLINE_MARGIN_SECONDS
+    return time.monotonic() + max(0.0, budget)
 
 
 def _source_ip() -> str | None:

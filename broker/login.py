@@ -7,6 +7,7 @@ or raises a typed :class:`~broker.exceptions.BrokerError`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,6 +23,10 @@ from broker.exceptions import (
 from broker.profiles import ProfileService, ProfileStatus
 from broker.saml import Identity
 from broker.spokes import source_identity
+
+# Kept free before the deadline for the calls after the wait (presign, and a
+# continuation write when the profile is still not ready).
+PRESIGN_RESERVE_SECONDS = 4.0
 
 
 class IdentityValidator(Protocol):
@@ -86,11 +91,15 @@ class LoginService:
         self.max_attempts = max_attempts
         self.resume_wait_seconds = resume_wait_seconds
 
-    def sign_in(self, saml_response: str, source_ip: str | None = None) -> LoginResult:
+    def sign_in(
+        self, saml_response: str, source_ip: str | None = None, *, deadline: float | None = None
+    ) -> LoginResult:
         """Validate a posted SAMLResponse and land the person in their team's Studio.
 
         ``source_ip`` is the client address API Gateway saw (never a header the
         client can set); it matters only for teams with ``allowed_source_cidrs``.
+        ``deadline`` (``time.monotonic()`` scale) is when the answer must be out: a
+        new profile is waited for only while presign still fits before it.
         """
         identity = self.validator.validate(saml_response)
         try:
@@ -98,13 +107,16 @@ class LoginService:
             # Only a verified assertion for a live team consumes its id: a refused
             # sign-in writes nothing anywhere.
             self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
-            return self._land(identity.user_id, team, attempt=0, wait_seconds=None)
+            return self._land(identity.user_id, team, attempt=0,
+                              wait_seconds=self._wait_within(None, deadline))
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
                         user=source_identity(identity.user_id))
             raise
 
-    def resume(self, token: str, source_ip: str | None = None) -> LoginResult:
+    def resume(
+        self, token: str, source_ip: str | None = None, *, deadline: float | None = None
+    ) -> LoginResult:
         """Continue a sign-in from the holding page (single-use continuation token)."""
         payload = self.continuations.redeem(token)
         user_id, team_id = str(payload["user"]), str(payload["team"])
@@ -112,7 +124,7 @@ class LoginService:
         try:
             team = self._routable_team(team_id, source_ip)
             return self._land(user_id, team, attempt=attempt + 1,
-                              wait_seconds=self.resume_wait_seconds)
+                              wait_seconds=self._wait_within(self.resume_wait_seconds, deadline))
         except BrokerError as error:
             error.about(team=team_id, user=source_identity(user_id))
             raise
@@ -127,6 +139,14 @@ class LoginService:
         if not team.allows_source(source_ip):
             raise NotAuthorised("source_ip_not_allowed", SOURCE_NOT_ALLOWED)
         return team
+
+    def _wait_within(self, wait_seconds: float | None, deadline: float | None) -> float | None:
+        """How long a new profile may be waited for, leaving room for presign before ``deadline``."""
+        if deadline is None:
+            return wait_seconds
+        room = max(0.0, deadline - time.monotonic() - PRESIGN_RESERVE_SECONDS)
+        configured = self.profiles.wait_seconds if wait_seconds is None else wait_seconds
+        return min(configured, room)
 
     def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None) -> LoginResult:
         status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)

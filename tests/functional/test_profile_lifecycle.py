@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from broker import handler
 from broker.config import DomainRef
 from broker.emulator import settings as emulator_settings
 from broker.handler import CONTINUE_COOKIE
-from tests.functional.conftest import SPOKES, Landscape, get_event, headers_of
+from broker.login import PRESIGN_RESERVE_SECONDS
+from tests.functional.conftest import (
+    SPOKES,
+    LambdaContext,
+    Landscape,
+    acs_event,
+    get_event,
+    headers_of,
+)
 from tests.functional.test_sign_in import assert_refused
 
 TEAM1, _ = SPOKES
@@ -184,3 +194,21 @@ def test_profile_not_yet_visible_after_create_is_waited_for(landscape: Landscape
     assert response["statusCode"] == 302, response["body"]
     assert seen[0] >= 3
     assert landscape.calls["CreateUserProfile"] == 1
+
+
+def test_a_short_lambda_deadline_answers_the_holding_page_instead_of_timing_out(
+    landscape: Landscape,
+) -> None:
+    class AlmostOutOfTime(LambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            # room for the reserve and half a second of waiting, no more
+            return int((PRESIGN_RESERVE_SECONDS + handler.DEADLINE_MARGIN_SECONDS + 0.5) * 1000)
+
+    emulator_settings.configure(profile_delay_seconds=3.0)
+    landscape.service.profiles.wait_seconds = 10.0  # would wait the 3 s without a deadline
+    body = urllib.parse.urlencode({"SAMLResponse": landscape.saml_response("user1", "team1")})
+    started = time.monotonic()
+    response = handler.lambda_handler(acs_event(body), AlmostOutOfTime())
+    assert response["statusCode"] == 202, response["body"]
+    assert time.monotonic() - started < 2.5
+    _cookie(response)  # a continuation was issued, the assertion is not wasted
