@@ -17,9 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from broker import emulator, handler
+from broker import handler
 from broker.aws import AwsClients
 from broker.config import (
     DomainRef,
@@ -30,7 +29,6 @@ from broker.config import (
     Team,
     frozen_mapping,
 )
-from broker.emulator import settings as emulator_settings
 from broker.local.idp import SamlIdentityProvider
 from broker.login import LoginService
 from broker.replay import create_table
@@ -152,24 +150,6 @@ def get_event(path: str, cookie: str | None = None) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_METRICS_NAMESPACE": "StudioBroker",
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    emulator.install()
-    emulator_settings.reset()
-    with mock_aws():
-        yield
-    emulator_settings.reset()
-
-
 def _create_spoke(spoke: Spoke) -> str:
     sts = boto3.client("sts", region_name=spoke.region)
     creds = sts.assume_role(
@@ -229,7 +209,7 @@ def signing_idps() -> dict[str, SamlIdentityProvider]:
 
 
 @pytest.fixture
-def landscape(aws_env: None, signing_idps: dict[str, SamlIdentityProvider]) -> Iterator[Landscape]:
+def landscape(emulated_aws: None, signing_idps: dict[str, SamlIdentityProvider]) -> Iterator[Landscape]:
     domain_ids = {spoke.team_id: _create_spoke(spoke) for spoke in SPOKES}
     create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
     routing = build_routing(signing_idps, domain_ids)

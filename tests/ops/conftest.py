@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from broker import emulator
 from broker.aws import AwsClients
 from broker.config import DomainRef, RoutingTable, ServiceProvider, SpokeAccess, Team, frozen_mapping
-from broker.emulator import settings as emulator_settings
 
 HUB = "123456789012"
 BROKER_ROLE = f"arn:aws:iam::{HUB}:role/studio-broker"
@@ -77,23 +74,6 @@ def two_by_two_routing(*more: Team) -> RoutingTable:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false", "POWERTOOLS_METRICS_NAMESPACE": "StudioBroker",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    emulator.install()
-    emulator_settings.reset()
-    with mock_aws():
-        yield
-    emulator_settings.reset()
-
-
-@pytest.fixture
 def accounts_dir(tmp_path: Path) -> Callable[..., Path]:
     """Write an account registry: ``{account: [(region, domain), ...]}`` plus rollout.yaml."""
 
@@ -129,7 +109,7 @@ class CallLog:
 
 
 @pytest.fixture
-def clients(aws: None) -> AwsClients:
+def clients(emulated_aws: None) -> AwsClients:
     return AwsClients()
 
 
