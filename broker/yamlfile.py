@@ -263,18 +263,25 @@ def _plain_value(next_event: Callable[[], Any], event: Any) -> Any:
     raise _NotPlain
 
 
+def _implicit_tag(event: Any) -> str | None:
+    """The YAML 1.1 tag an untagged scalar resolves to; ``None`` when it stays text.
+
+    Quoted and block scalars stay text; so do ``=`` and ``<<`` as values.
+    """
+    text = event.value
+    if not event.implicit[0]:
+        return None
+    for candidate, regexp in _IMPLICIT.get(text[:1], ()):
+        if regexp.match(text):
+            return None if candidate not in _SCALAR_TAGS or candidate == _STR else candidate
+    return None
+
+
 def _plain_scalar(event: Any) -> Any:
     """:meth:`_Builder._scalar` for an untagged scalar that constructs without error."""
     text = event.value
-    if not event.implicit[0]:  # quoted or block scalar
-        return text
-    for candidate, regexp in _IMPLICIT.get(text[:1], ()):
-        if regexp.match(text):
-            tag = candidate
-            break
-    else:
-        return text
-    if tag not in _SCALAR_TAGS or tag == _STR:
+    tag = _implicit_tag(event)
+    if tag is None:
         return text
     try:
         return _CONSTRUCTOR.yaml_constructors[tag](
@@ -493,15 +500,8 @@ class _Builder:
         text = event.value
         tag = event.tag
         if tag is None:
-            if not event.implicit[0]:  # quoted or block scalar
-                return text
-            for candidate, regexp in _IMPLICIT.get(text[:1], ()):
-                if regexp.match(text):
-                    tag = candidate
-                    break
-            else:
-                return text
-            if tag not in _SCALAR_TAGS or tag == _STR:  # '=' value, '<<' as a value
+            tag = _implicit_tag(event)
+            if tag is None:
                 return text
         elif tag == "!" or tag == _STR:
             return text
