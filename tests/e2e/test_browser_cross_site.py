@@ -13,11 +13,13 @@ cookie set on the response to the cross-site POST, and sends it on the meta
 refresh, which it reports as ``Sec-Fetch-Site: same-origin`` (the initiator is the
 holding page, not the portal). So Strict works for this flow and stays. A GET to
 ``/saml/continue`` started from the portal's site is cross-site and gets no cookie
-(blocked as ``SameSiteStrict``): the second test shows the hosts really are two sites.
+(the browser withholds it): the second test shows the hosts really are two sites.
 
-Chromium's DevTools network events show, per request, the ``Sec-Fetch-Site`` the
-browser sent and every cookie it attached or blocked (with the reason), so the
-test asserts on what the browser did, not only on where it ended.
+Chromium's DevTools network events show, per request, the headers the browser put
+on the wire (``Sec-Fetch-Site`` and ``Cookie``, both defined by web standards), so
+the test asserts on what the browser did, not only on where it ended. It never
+asserts DevTools' own explanation of a decision (blocked-cookie reasons change
+wording between Chromium versions).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _network_events(browser: WebDriver) -> list[dict[str, Any]]:
 
 
 def _sent(events: list[dict[str, Any]], method: str, url: str) -> list[dict[str, Any]]:
-    """Each ``method url`` the browser sent: the headers on the wire and its cookie decisions.
+    """The headers on the wire of each ``method url`` the browser sent.
 
     A redirect chain keeps one request id, so the n-th ``requestWillBeSent`` of an id
     goes with the n-th ``requestWillBeSentExtraInfo`` of that id.
@@ -87,10 +89,7 @@ def _sent(events: list[dict[str, Any]], method: str, url: str) -> list[dict[str,
         for index, line in enumerate(lines):
             if line == f"{method} {url}":
                 extra = extras[request_id][index]
-                sent.append({
-                    "headers": {name.lower(): value for name, value in extra["headers"].items()},
-                    "cookies": {c["cookie"]["name"]: c for c in extra["associatedCookies"]},
-                })
+                sent.append({"headers": {name.lower(): value for name, value in extra["headers"].items()}})
     return sent
 
 
@@ -138,11 +137,9 @@ def test_cross_site_post_then_holding_page_reload_carries_the_strict_cookie(
     [reload] = _sent(events, "GET", continue_url)
     assert reload["headers"]["sec-fetch-site"] == "same-origin"
     assert reload["headers"].get("cookie") == f"{CONTINUE_COOKIE}={cookie['value']}"
-    assert reload["cookies"][CONTINUE_COOKIE]["blockedReasons"] == []
 
     # Cleared by the 302 to Studio (the current page is on the other site, so ask the profile).
     assert [c for c in _all_cookies(browser) if c["name"] == CONTINUE_COOKIE] == []
-
 
 
 @requires_chromium
@@ -156,14 +153,18 @@ def test_a_cross_site_navigation_to_continue_gets_no_strict_cookie(
     browser.find_element(By.ID, "app-team2").click()
     _wait_for_heading(browser, "Preparing your Studio", seconds=5)
     browser.get(stack.portal_url)  # leave before the page reloads itself; the cookie stays
+    [stored] = [c for c in _all_cookies(browser) if c["name"] == CONTINUE_COOKIE]
     _network_events(browser)  # start the log here
 
     browser.execute_script("location.href = arguments[0]", continue_url)
     _wait_for_heading(browser, "Sign-in expired")
     [attempt] = _sent(_network_events(browser), "GET", continue_url)
+    # Behaviour only: the browser held the cookie and did not send it. Why it withheld it
+    # is DevTools' wording (``SameSiteStrict`` became ``SchemefulSameSiteStrict`` in
+    # Chromium 156) and belongs to the browser, not to this test.
     assert attempt["headers"]["sec-fetch-site"] == "cross-site"
     assert "cookie" not in attempt["headers"]
-    assert attempt["cookies"][CONTINUE_COOKIE]["blockedReasons"] == ["SameSiteStrict"]
+    assert stored["value"] not in json.dumps(attempt["headers"])
 
     # Nothing was consumed: the browser's own navigation (typed URL) still continues the sign-in.
     browser.get(continue_url)
@@ -172,6 +173,7 @@ def test_a_cross_site_navigation_to_continue_gets_no_strict_cookie(
     assert (browser.find_element(By.ID, "account").text, browser.find_element(By.ID, "profile").text) == (
         spoke.account_id, "team2--user2")
     assert [c for c in _all_cookies(browser) if c["name"] == CONTINUE_COOKIE] == []
+
 
 def test_the_acs_host_must_be_loopback(tmp_path: Path) -> None:
     stack = LocalStack(stack_options(tmp_path / "state", acs_host="broker.example.com"))
