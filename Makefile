@@ -3,8 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins boto3 exactly (a different release than ours): it gets a virtualenv of its own.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: venv test lint run demo browser package clean
+.PHONY: venv checkov test lint run demo browser package clean
 
 venv: $(STAMP)
 
@@ -14,10 +17,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## test: lint, then the whole offline test suite against the emulator
-test: venv
+checkov: $(CHECKOV_STAMP)
+
+$(CHECKOV_STAMP): tests/templates/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet -r tests/templates/checkov-requirements.txt
+	touch $(CHECKOV_STAMP)
+
+## test: lint, then the whole offline test suite against the emulator (checkov included)
+test: venv checkov
 	$(BIN)/ruff check broker tests
-	$(BIN)/pytest
+	BROKER_REQUIRE_CHECKOV=1 $(BIN)/pytest
 
 ## run: the local stack (emulator, spokes, dev IdP portal, broker, Studio stand-in); prints one URL
 run: venv
@@ -40,4 +50,4 @@ lint: venv
 	$(BIN)/ruff check broker tests
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache
