@@ -6,8 +6,12 @@ StackSets API, one operation at a time per StackSet, waiting for each and
 reading every instance's result, so the summary names each account and region
 with the reason CloudFormation gave. Nothing changes when nothing differs.
 
-A domain instance whose network failed in this run is skipped (it would fail
-on the missing network parameters), not attempted.
+Creates and updates run in deployment order (network before domain), deletes
+in the reverse order (domain before network: AWS refuses to delete subnets
+and security groups a domain still uses). A domain instance whose network
+failed in this run is skipped (it would fail on the missing network
+parameters), not attempted; a network whose domain could not be deleted is
+kept.
 """
 
 from __future__ import annotations
@@ -215,45 +219,72 @@ def apply(
     cfn = _StackSets(clients, registry.settings, say, poll_seconds, timeout_seconds, clock, sleep)
     summary = Summary()
     failed_where: dict[str, set[tuple[str, str]]] = {}
-    for stack_set in the_plan.stack_sets:
+    for stack_set in the_plan.stack_sets:  # creates and updates: what a StackSet depends on first
         blocked = failed_where.get(stack_set.spec.depends_on or "", set())
         failed_where[stack_set.spec.name] = _apply_one(cfn, stack_set, blocked, summary, say)
+    # Deletes: dependants first (a domain uses its network's subnets and security group: AWS
+    # refuses to delete those while the domain exists, with DependencyViolation).
+    kept_where: dict[str, set[tuple[str, str]]] = {}
+    for stack_set in reversed(the_plan.stack_sets):
+        name = stack_set.spec.name
+        dependants = {s.spec.name: kept_where[s.spec.name] for s in the_plan.stack_sets
+                      if s.spec.depends_on == name}
+        kept_where[name] = _delete_removed(cfn, stack_set, dependants, summary, say)
     return summary
+
+
+class _Attempts:
+    """One StackSet's operations in an apply, and each instance's result."""
+
+    def __init__(self, cfn: _StackSets, spec: StackSetSpec, say: Progress) -> None:
+        self.cfn = cfn
+        self.spec = spec
+        self.say = say
+        self.results: dict[tuple[str, str], InstanceResult] = {}
+
+    def set(self, change: InstanceChange, status: str, reason: str | None = None) -> None:
+        where = (change.account, change.region)
+        self.results[where] = InstanceResult(self.spec.name, *where, change.action, status, reason)
+
+    def record(self, changes: Iterable[InstanceChange], outcome: Outcome) -> None:
+        for change in changes:
+            self.set(change, *outcome.get((change.account, change.region),
+                                          ("FAILED", "no result reported for this instance")))
+
+    def attempt(self, changes: list[InstanceChange], what: str, start: Callable[..., str]) -> None:
+        try:
+            outcome = self.cfn.run(self.spec.name, what, start)
+        except (ClientError, TimeoutError) as error:
+            reason = _error_text(error) if isinstance(error, ClientError) else str(error)
+            self.say(f"{self.spec.name}: {what}: {reason}")
+            outcome = {(c.account, c.region): ("FAILED", reason) for c in changes}
+        self.record(changes, outcome)
+
+    def done(self, summary: Summary) -> set[tuple[str, str]]:
+        """Add the results to ``summary``; return where an instance failed or was skipped."""
+        summary.results.extend(self.results[k] for k in sorted(self.results))
+        return {k for k, r in self.results.items() if r.status in ("FAILED", "SKIPPED")}
 
 
 def _apply_one(
     cfn: _StackSets, plan_: StackSetPlan, blocked: set[tuple[str, str]], summary: Summary, say: Progress
 ) -> set[tuple[str, str]]:
+    """Create the StackSet if needed, then update, retry and create its instances (deletes come later)."""
     spec = plan_.spec
-    results: dict[tuple[str, str], InstanceResult] = {}
+    run = _Attempts(cfn, spec, say)
     by_action: dict[str, list[InstanceChange]] = {}
     for change in plan_.instances:
-        where = (change.account, change.region)
-        if where in blocked and change.action != "delete":
-            results[where] = InstanceResult(spec.name, *where, change.action, "SKIPPED",
-                                            f"{spec.depends_on} failed in this account and region")
+        if change.action == "delete":
+            continue
+        if (change.account, change.region) in blocked:
+            run.set(change, "SKIPPED", f"{spec.depends_on} failed in this account and region")
         elif change.action == "unchanged":
-            results[where] = InstanceResult(spec.name, *where, "unchanged", "UNCHANGED")
+            run.set(change, "UNCHANGED")
         else:
             by_action.setdefault(change.action, []).append(change)
-    if plan_.changed:
+    if by_action or plan_.stack_set_changes:
         say(f"{spec.name}: " + ", ".join(f"{len(v)} to {k}" for k, v in by_action.items())
             if by_action else f"{spec.name}: StackSet update")
-
-    def record(changes: Iterable[InstanceChange], outcome: Outcome) -> None:
-        for change in changes:
-            where = (change.account, change.region)
-            status, reason = outcome.get(where, ("FAILED", "no result reported for this instance"))
-            results[where] = InstanceResult(spec.name, *where, change.action, status, reason)
-
-    def attempt(changes: list[InstanceChange], what: str, start: Callable[..., str]) -> None:
-        try:
-            outcome = cfn.run(spec.name, what, start)
-        except (ClientError, TimeoutError) as error:
-            reason = _error_text(error) if isinstance(error, ClientError) else str(error)
-            say(f"{spec.name}: {what}: {reason}")
-            outcome = {(c.account, c.region): ("FAILED", reason) for c in changes}
-        record(changes, outcome)
 
     if not plan_.exists:
         try:
@@ -261,31 +292,57 @@ def _apply_one(
         except ClientError as error:
             reason = _error_text(error)
             say(f"{spec.name}: {reason}")
-            record([c for c in plan_.instances if (c.account, c.region) not in results],
-                   {(c.account, c.region): ("FAILED", reason) for c in plan_.instances})
-            summary.results.extend(results[k] for k in sorted(results))
-            return set(results)
+            run.record([c for c in plan_.instances if (c.account, c.region) not in run.results],
+                       {(c.account, c.region): ("FAILED", reason) for c in plan_.instances})
+            run.done(summary)
+            return set(run.results)
     elif plan_.stack_set_changes:
         # UpdateStackSet deploys every instance, each with its own overrides.
         updating = [c for c in plan_.instances if c.action in ("update", "unchanged")
                     and (c.account, c.region) not in blocked]
-        attempt(updating, "update StackSet", lambda **op: cfn.update_stack_set(spec, **op))
+        run.attempt(updating, "update StackSet", lambda **op: cfn.update_stack_set(spec, **op))
 
     for action in ("update", "retry"):
         # An override change still needs its own call after a StackSet update (which keeps old overrides).
         pending = [c for c in by_action.get(action, [])
-                   if (c.account, c.region) not in results or c.details != ("StackSet changed",)]
+                   if (c.account, c.region) not in run.results or c.details != ("StackSet changed",)]
         for group in _groups(spec, pending):
-            attempt(group, f"{action} {_where(group)}",
-                    lambda g=group, **op: cfn.update_instances(spec, g, **op))
+            run.attempt(group, f"{action} {_where(group)}",
+                        lambda g=group, **op: cfn.update_instances(spec, g, **op))
     for group in _groups(spec, by_action.get("create", [])):
-        attempt(group, f"create {_where(group)}", lambda g=group, **op: cfn.create_instances(spec, g, **op))
-    deletes = by_action.get("delete", [])
+        run.attempt(group, f"create {_where(group)}",
+                    lambda g=group, **op: cfn.create_instances(spec, g, **op))
+    return run.done(summary)
+
+
+def _delete_removed(
+    cfn: _StackSets, plan_: StackSetPlan, dependants: Mapping[str, set[tuple[str, str]]],
+    summary: Summary, say: Progress,
+) -> set[tuple[str, str]]:
+    """Delete the instances no longer wanted, except where a dependant still has one.
+
+    ``dependants``: each StackSet that depends on this one, with where its instances remain.
+    Returns where this StackSet's instances remain.
+    """
+    spec = plan_.spec
+    run = _Attempts(cfn, spec, say)
+    deletes = []
+    for change in plan_.instances:
+        if change.action != "delete":
+            continue
+        still = [name for name, where in dependants.items() if (change.account, change.region) in where]
+        if still:
+            run.set(change, "SKIPPED", f"{still[0]} is still deployed in this account and region")
+        else:
+            deletes.append(change)
+    if deletes:
+        say(f"{spec.name}: {len(deletes)} to delete")
     for account in sorted({c.account for c in deletes}):
         group = [c for c in deletes if c.account == account]
-        attempt(group, f"delete {_where(group)}", lambda g=group, **op: cfn.delete_instances(spec, g, **op))
-    summary.results.extend(results[k] for k in sorted(results))
-    return {k for k, r in results.items() if r.status in ("FAILED", "SKIPPED")}
+        run.attempt(group, f"delete {_where(group)}",
+                    lambda g=group, **op: cfn.delete_instances(spec, g, **op))
+    remaining = {(c.account, c.region) for c in plan_.instances if c.action != "delete"}
+    return remaining | run.done(summary)
 
 
 def _groups(spec: StackSetSpec, changes: list[InstanceChange]) -> list[list[InstanceChange]]:

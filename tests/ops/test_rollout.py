@@ -21,6 +21,7 @@ from .conftest import (
     EXTERNAL_ID,
     TWO_BY_TWO,
     CallLog,
+    routing_of,
     spoke_session,
     team,
     two_by_two_routing,
@@ -243,3 +244,47 @@ def test_drift_reports_a_spoke_changed_outside_the_repository(
         f"arn:aws:iam::{ACCOUNT_A}:role/studio-team1-execution,"
         f"arn:aws:iam::{ACCOUNT_A}:role/studio-team2-execution)"
     ]
+
+
+def test_removing_an_account_deletes_its_domain_before_its_network(
+        clients: AwsClients, accounts_dir: Callable[..., Path]) -> None:
+    root = accounts_dir(TWO_BY_TWO)
+    rollout.apply(clients, load_accounts(root), two_by_two_routing(), poll_seconds=0)
+    (root / f"{ACCOUNT_B}.yaml").unlink()
+    routing = routing_of(team("team1", ACCOUNT_A, "us-east-1", "studio-a-use1"),
+                         team("team2", ACCOUNT_A, "eu-west-1", "studio-a-euw1"))
+    log = CallLog(clients)
+
+    summary = rollout.apply(clients, load_accounts(root), routing, poll_seconds=0)
+
+    assert summary.ok, summary.failed
+    deletes = [(params["StackSetName"], params["Accounts"], params["Regions"])
+               for name, params in log.calls if name == "DeleteStackInstances"]
+    assert deletes == [
+        ("studio-spoke-domain", [ACCOUNT_B], ["eu-west-1", "us-east-1"]),
+        ("studio-spoke-access", [ACCOUNT_B], ["eu-west-1"]),
+        ("studio-spoke-network", [ACCOUNT_B], ["eu-west-1", "us-east-1"]),
+    ]
+    for region, _ in TWO_BY_TWO[ACCOUNT_B]:
+        session = spoke_session(ACCOUNT_B, region)
+        assert session.client("sagemaker").list_domains()["Domains"] == []
+        assert session.client("ec2").describe_subnets(
+            Filters=[{"Name": "cidr-block", "Values": ["10.30.0.0/19", "10.31.0.0/19"]}])["Subnets"] == []
+
+
+def test_the_emulator_refuses_to_delete_a_network_that_a_domain_uses(
+        clients: AwsClients, accounts_dir: Callable[..., Path]) -> None:
+    rollout.apply(clients, load_accounts(accounts_dir(TWO_BY_TWO)), two_by_two_routing(), poll_seconds=0)
+    cfn = clients.hub("cloudformation", "us-east-1")
+
+    operation = cfn.delete_stack_instances(StackSetName="studio-spoke-network", Accounts=[ACCOUNT_B],
+                                           Regions=["eu-west-1"], RetainStacks=False)["OperationId"]
+
+    (result,) = cfn.list_stack_set_operation_results(
+        StackSetName="studio-spoke-network", OperationId=operation)["Summaries"]
+    assert result["Status"] == "FAILED"
+    assert result["StatusReason"].startswith("DependencyViolation: The resource ")
+    assert "SageMaker domain d-studio-b-euw1 uses it" in result["StatusReason"]
+    instance = cfn.describe_stack_instance(StackSetName="studio-spoke-network",
+                                           StackInstanceAccount=ACCOUNT_B, StackInstanceRegion="eu-west-1")
+    assert instance["StackInstance"]["Status"] == "OUTDATED"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import ec2 as _ec2  # noqa: F401 - registers the models (before moto builds its registry)
 from .models import ExtendedCloudFormationBackend
 
 __all__ = ["ExtendedCloudFormationBackend"]

@@ -15,6 +15,9 @@ templates and resources are used unchanged):
   failures exceed the failure tolerance (moto raises at once);
 - service-managed stack sets resolve OU targets with ``AccountFilterType``
   and deploy real stacks, visible in the target account (moto hides them);
+- deleting an instance whose stack made a subnet or security group that a
+  SageMaker domain still uses fails with ``DependencyViolation``, as EC2
+  refuses it in AWS (moto deletes them);
 - operations keep per-instance results with status reasons.
 
 Still not emulated: operations finish at once (no RUNNING phase, no
@@ -37,8 +40,10 @@ from moto.cloudformation.exceptions import (
 )
 from moto.cloudformation.models import CloudFormationBackend, StackSet, cloudformation_backends
 from moto.core.utils import utcnow
+from moto.ec2.exceptions import DependencyViolationError
 from moto.moto_api._internal import mock_random
 from moto.organizations.models import organizations_backends
+from moto.sagemaker.models import sagemaker_backends
 from moto.utilities.utils import get_partition
 
 
@@ -214,7 +219,9 @@ class ExtendedCloudFormationBackend(CloudFormationBackend):
 
         def remove(record: InstanceRecord) -> None:
             if record.stack_id and not retain_stacks:
-                cloudformation_backends[record.account][record.region].delete_stack(record.stack_id)
+                backend = cloudformation_backends[record.account][record.region]
+                _refuse_while_a_domain_uses(backend.stacks.get(record.stack_id), record)
+                backend.delete_stack(record.stack_id)
             del records[(record.account, record.region)]
 
         self._operation(stack_set, "DELETE", chosen, preferences, operation_id, remove)
@@ -333,6 +340,21 @@ class ExtendedCloudFormationBackend(CloudFormationBackend):
         if mode == "UNION":
             return in_ous + [(a, None) for a in sorted(listed - {a for a, _ in in_ous})]
         return in_ous
+
+
+def _refuse_while_a_domain_uses(stack: Any, record: InstanceRecord) -> None:
+    """EC2 refuses to delete a subnet or security group that a domain's network interfaces use."""
+    if stack is None:
+        return
+    made = {getattr(resource, "physical_resource_id", None) for resource in stack.stack_resources}
+    for domain in sagemaker_backends[record.account][record.region].domains.values():
+        used = {*domain.subnet_ids, *(domain.domain_settings or {}).get("SecurityGroupIds", []),
+                *(domain.default_user_settings or {}).get("SecurityGroups", [])}
+        busy = sorted(used & made)
+        if busy:
+            raise DependencyViolationError(
+                f"The resource '{busy[0]}' has dependencies and cannot be deleted "
+                f"(SageMaker domain {domain.id} uses it)")
 
 
 def _merge_overrides(previous: list[dict[str, str]], incoming: list[dict[str, Any]]) -> list[dict[str, str]]:
