@@ -2,9 +2,11 @@
 
 The session names the person (SourceIdentity, RoleSessionName and a ``User``
 session tag), so CloudTrail in the spoke attributes every call to whoever
-signed in. That is why credentials are cached per (account, role, user, team)
-and never shared between people: a shared session would make one person's
-actions look like another's.
+signed in, and it names the team and the person's profile there (``Team`` and
+``Profile`` tags), so the broker-access role's policy can bind every call to
+that one profile. That is why credentials are cached per (account, role, user,
+team) and never shared between people: a shared session would make one
+person's actions look like another's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from broker.aws import AwsClients
 from broker.config import Team
 from broker.exceptions import SpokeFailure
+from broker.profile_name import profile_name_for
 
 # Marks a value that had to be changed: it is never kept in a verbatim value,
 # so a changed value and an unchanged one can never be equal.
@@ -150,6 +153,9 @@ class SpokeSessions:
             "Tags": [
                 {"Key": "User", "Value": tag_value(user_id)},
                 {"Key": "Team", "Value": tag_value(team.id)},
+                # verbatim: a profile name ([a-zA-Z0-9-], at most 63) is always a legal
+                # tag value, and the policy compares it with the profile's ARN
+                {"Key": "Profile", "Value": profile_name_for(user_id, team.id)},
             ],
         }
         if team.spoke_access.external_id:  # AWS refuses an empty ExternalId

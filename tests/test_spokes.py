@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from broker.aws import AwsClients
 from broker.config import DomainRef, SpokeAccess, Team
 from broker.exceptions import SpokeFailure
+from broker.profile_name import profile_name_for
 from broker.spokes import SpokeSessions, source_identity, tag_value
 
 DURATION = 1800
@@ -126,7 +127,8 @@ def test_assume_role_parameters(sessions: SpokeSessions, recorder: Recorder) -> 
         "ExternalId": "ext-team-a-0123",
         "DurationSeconds": DURATION,
         "Tags": [{"Key": "User", "Value": "alice@example.com"},
-                 {"Key": "Team", "Value": "team-a"}],
+                 {"Key": "Team", "Value": "team-a"},
+                 {"Key": "Profile", "Value": profile_name_for("alice@example.com", "team-a")}],
     }]
     # The team's regional STS endpoint, not the hub's default region.
     assert recorder.sts_urls == ["https://sts.eu-west-1.amazonaws.com/"]
@@ -282,9 +284,11 @@ def test_odd_user_id_is_sanitised_in_every_parameter(
     [params] = recorder.assume_role_params
     assert IDENTITY.fullmatch(params["SourceIdentity"])
     assert params["RoleSessionName"] == params["SourceIdentity"]
-    user_tag = params["Tags"][0]["Value"]
+    tags = {t["Key"]: t["Value"] for t in params["Tags"]}
+    user_tag = tags["User"]
     assert is_tag_value(user_tag) and len(user_tag) == 256
     assert user_tag.startswith("Zoë O_Brien/x")  # letters and spaces are legal in tags
+    assert tags["Profile"] == profile_name_for(user, TEAM.id)
     assert sts.get_caller_identity()["Account"] == "111111111111"
 
 
@@ -330,3 +334,23 @@ def test_sanitising_is_legal_and_injective(users: list[str]) -> None:
     assert all(is_tag_value(t) and t for t in tags)
     assert len(set(identities)) == len(users)
     assert len(set(tags)) == len(users)
+
+
+@given(st.text(min_size=1, max_size=300), st.sampled_from(["t", "team-a", "data-eng", "a" * 46]))
+def test_the_profile_tag_is_the_profile_name_and_always_a_legal_tag_value(user: str, team_id: str) -> None:
+    """The broker-access policy compares the Profile tag with the profile's ARN: it must be verbatim."""
+    name = profile_name_for(user, team_id)
+    assert is_tag_value(name) and 1 <= len(name) <= 63
+    assert tag_value(name) == name
+
+
+def test_the_profile_tag_names_the_profile_the_broker_uses(
+    sessions: SpokeSessions, recorder: Recorder
+) -> None:
+    sessions.client(TEAM, "sagemaker", "alice@example.com")
+    sessions.client(TEAM_B, "sagemaker", "alice@example.com")
+
+    # one session per team (the cache key has the team), so each names that team's profile
+    profiles = [{t["Key"]: t["Value"] for t in p["Tags"]}["Profile"] for p in recorder.assume_role_params]
+    assert profiles == [profile_name_for("alice@example.com", "team-a"),
+                        profile_name_for("alice@example.com", "team-b")]
