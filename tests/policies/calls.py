@@ -107,17 +107,25 @@ def principal_context(tags: Mapping[str, str], source_identity: str | None) -> d
 
 
 def assume_role_requests(
-    params: Mapping[str, Any], caller: str, *, resource_org_id: str | None
+    params: Mapping[str, Any], caller: str, *, org_id: str | None, role_org_id: str | None = None
 ) -> list[Request]:
-    """AssumeRole as IAM authorizes it: AssumeRole, plus TagSession and SetSourceIdentity."""
+    """AssumeRole as IAM authorizes it: AssumeRole, plus TagSession and SetSourceIdentity.
+
+    ``org_id`` is the caller's organisation; ``role_org_id`` the one of the
+    account that owns the role (default: the same; ``""``: in no organisation).
+    """
     tags = {t["Key"]: t["Value"] for t in params.get("Tags", [])} if "Tags" in params else None
     context: dict[str, ContextValue] = tags_context("RequestTag", tags)
     for key, name in (("sts:ExternalId", "ExternalId"), ("sts:SourceIdentity", "SourceIdentity"),
                       ("sts:RoleSessionName", "RoleSessionName")):
         if name in params:
             context[key] = params[name]
-    if resource_org_id is not None:
-        context["aws:ResourceOrgID"] = resource_org_id
+    # the caller's organisation, and the one of the account that owns the role
+    if org_id is not None:
+        context["aws:PrincipalOrgID"] = org_id
+    role_org_id = org_id if role_org_id is None else role_org_id
+    if role_org_id:
+        context["aws:ResourceOrgID"] = role_org_id
     role = params["RoleArn"]
     requests = [Request("sts:AssumeRole", role, caller, context)]
     if tags is not None:

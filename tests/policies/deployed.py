@@ -24,10 +24,8 @@ from .evaluator import Policy
 
 REPO = Path(__file__).resolve().parent.parent.parent
 HUB_STATEMENT_SID = "AssumeOnlyTheSpokeBrokerAccessRole"
-# The organisation every registered spoke account belongs to, in these tests; the hub
-# template's parameter that names it (see test_hub.py).
+# The organisation of the hub and of every registered spoke account, in these tests.
 ORGANIZATION_ID = "o-a1b2c3d4e5"
-HUB_PARAMETERS = {"OrganizationId": ORGANIZATION_ID}
 
 
 @dataclass(frozen=True)
@@ -94,9 +92,7 @@ def team_roles(routing: RoutingTable, account_id: str) -> dict[str, Role]:
 def hub_assume_policy(text: str | None = None, account_id: str = "123456789012") -> Policy:
     """The hub broker role's statement ``AssumeOnlyTheSpokeBrokerAccessRole``, resolved."""
     template = load_template(text if text is not None else (REPO / "template.yaml").read_text())
-    declared = template.get("Parameters") or {}
-    stack = Stack(template, {k: v for k, v in HUB_PARAMETERS.items() if k in declared},
-                  account_id=account_id)
+    stack = Stack(template, account_id=account_id)
     found = [stack.resolve(statement) for statement in _statements(template)
              if statement.get("Sid") == HUB_STATEMENT_SID]
     assert len(found) == 1, f"template.yaml has {len(found)} statements {HUB_STATEMENT_SID}"

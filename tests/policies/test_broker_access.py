@@ -55,7 +55,7 @@ class SignIn:
         for call in recorder.calls:
             if call.session is None:
                 if call.operation == "AssumeRole":
-                    requests += assume_role_requests(call.params, HUB_ROLE, resource_org_id=ORGANIZATION_ID)
+                    requests += assume_role_requests(call.params, HUB_ROLE, org_id=ORGANIZATION_ID)
                 continue  # the hub's own calls (DynamoDB) are template.yaml's business
             role = broker_access_role(landscape.routing, call.session.account_id)
             requests += broker_requests(call, role.tags, book)
@@ -197,7 +197,7 @@ def _assume(signed_in: SignIn, **params: Any) -> list[Request]:
         "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
     }
     merged = {k: v for k, v in (base | params).items() if v is not None}
-    return assume_role_requests(merged, HUB_ROLE, resource_org_id=ORGANIZATION_ID)
+    return assume_role_requests(merged, HUB_ROLE, org_id=ORGANIZATION_ID)
 
 
 def test_assume_role_as_the_broker_makes_it_is_allowed(signed_in: SignIn) -> None:
