@@ -78,7 +78,7 @@ class RolloutSettings:
     call_as: str | None = None
     administration_role_arn: str | None = None
     execution_role_name: str | None = None
-    auto_deployment: bool = True
+    auto_deployment: bool = False
     preferences: OperationPreferences = field(default_factory=OperationPreferences)
 
     @property
@@ -136,10 +136,12 @@ class AccountRegistry:
     accounts: Mapping[str, SpokeAccount]
 
 
-def load_accounts(directory: str | Path) -> AccountRegistry:
+def load_accounts(directory: str | Path, templates: str | Path | None = None) -> AccountRegistry:
     """Read and validate ``directory``: ``rollout.yaml`` and one ``<account id>.yaml`` per spoke.
 
-    Raises :class:`ConfigurationError` listing every problem of every file.
+    ``templates`` (default: the repository's stacksets/) are the spoke templates
+    the settings are checked against. Raises :class:`ConfigurationError` listing
+    every problem of every file.
     """
     root = Path(directory)
     if not root.is_dir():
@@ -180,6 +182,7 @@ def load_accounts(directory: str | Path) -> AccountRegistry:
         problems.append(Problem(str(root), 1, 1, (), "no account files (<12-digit account id>.yaml)"))
     if settings_doc is not None and not problems:
         problems += _service_managed_problems(settings_doc, documents)
+        problems += _auto_deployment_problems(settings_doc, templates)
     raise_problems(problems)
     assert settings_doc is not None
     accounts = {doc.data["account_id"]: _account(doc) for doc in documents}
@@ -276,6 +279,24 @@ def _service_managed_problems(settings: YamlDocument, documents: list[YamlDocume
     return [doc.problem(("account_id",), "service-managed StackSets target OUs: "
                                           "set organizational_unit")
             for doc in documents if "organizational_unit" not in doc.data]
+
+
+def _auto_deployment_problems(settings: YamlDocument, templates: str | Path | None) -> list[Problem]:
+    data = settings.data
+    if data.get("permission_model") != "SERVICE_MANAGED" or data.get("auto_deployment") is not True:
+        return []
+    # Imported here: stacksets reads this module's types; it knows which parameters only instances set.
+    from broker.ops.stacksets import DEFAULT_TEMPLATES, PLACEHOLDER, instance_only_parameters
+
+    only = instance_only_parameters(_settings(data), templates or DEFAULT_TEMPLATES)
+    if not only:
+        return []
+    listing = "; ".join(f"{name}: {', '.join(names)}" for name, names in only.items())
+    return [settings.problem(("auto_deployment",), (
+        "StackSets would deploy an account that joins the OU with the StackSet-level value "
+        f"{PLACEHOLDER!r} for the parameters only instances set ({listing}), and delete the stacks "
+        "of an account that leaves it: remove auto_deployment, and add each account as "
+        "accounts/<account id>.yaml, then `broker rollout apply`"))]
 
 
 # --- typed objects -----------------------------------------------------------------------------

@@ -159,6 +159,10 @@ def _plan_one(cfn: _StackSets, spec: StackSetSpec) -> StackSetPlan:
         changes.append(f"template changed ({spec.source})")
     current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
     changes += _differences(current, spec.parameters)
+    if cfn.settings.service_managed:
+        enabled = bool((described.get("AutoDeployment") or {}).get("Enabled"))
+        if enabled != cfn.settings.auto_deployment:
+            changes.append(f"auto-deployment: {_on_off(enabled)} -> {_on_off(cfn.settings.auto_deployment)}")
     deployed = cfn.instances(spec.name)
     instances: list[InstanceChange] = []
     for target in spec.targets:
@@ -192,6 +196,10 @@ def _differences(current: Mapping[str, str], wanted: Mapping[str, str]) -> list[
         if current.get(key) != wanted.get(key):
             out.append(f"{key}: {current.get(key, '(unset)')} -> {wanted.get(key, '(unset)')}")
     return out
+
+
+def _on_off(enabled: bool) -> str:
+    return "on" if enabled else "off"
 
 
 def _listing(values: Mapping[str, str]) -> tuple[str, ...]:
@@ -484,8 +492,7 @@ class _StackSets:
         }
         if self.settings.service_managed:
             params["PermissionModel"] = "SERVICE_MANAGED"
-            params["AutoDeployment"] = {"Enabled": self.settings.auto_deployment,
-                                        "RetainStacksOnAccountRemoval": False}
+            params["AutoDeployment"] = self._auto_deployment()
         else:
             params["PermissionModel"] = "SELF_MANAGED"
             if self.settings.administration_role_arn:
@@ -496,10 +503,18 @@ class _StackSets:
         self.client.create_stack_set(**params)
 
     def update_stack_set(self, spec: StackSetSpec, **operation: Any) -> str:
+        if self.settings.service_managed:
+            operation["AutoDeployment"] = self._auto_deployment()
         return self.client.update_stack_set(
             StackSetName=spec.name, Description=spec.description, TemplateBody=spec.template,
             Parameters=_parameters(spec.parameters), Capabilities=["CAPABILITY_NAMED_IAM"],
             **operation, **self.common)["OperationId"]
+
+    def _auto_deployment(self) -> dict[str, bool]:
+        # RetainStacksOnAccountRemoval: "Specify only if Enabled is set to True" (API_AutoDeployment).
+        if self.settings.auto_deployment:
+            return {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+        return {"Enabled": False}
 
     def create_instances(self, spec: StackSetSpec, changes: list[InstanceChange], **operation: Any) -> str:
         target = self._target(spec, changes)

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     templates = Path(args.templates) if args.templates else DEFAULT_TEMPLATES
     try:
-        registry = load_accounts(args.accounts)
+        registry = load_accounts(args.accounts, templates)
         # Certificate expiry is CI's concern (routing validate), not the rollout's.
         routing = load_routing_table(args.routing, check_expiry=False)
         rollout.check_configuration(registry, routing)

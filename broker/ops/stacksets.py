@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from broker.config import RoutingTable, Team, frozen_mapping
-from broker.ops.accounts import AccountRegistry, SpokeAccount, SpokeRegion
+from broker.ops.accounts import AccountRegistry, RolloutSettings, SpokeAccount, SpokeRegion
 from broker.ops.team_roles import team_roles_template
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "stacksets"
@@ -71,6 +71,50 @@ def declared_parameters(template: str) -> dict[str, dict[str, Any]]:
     return dict((data or {}).get("Parameters") or {})
 
 
+@dataclass(frozen=True)
+class _Templated:
+    """A StackSet made from a template in stacksets/: its name and its StackSet-level values."""
+
+    name: str
+    file: str
+    shared: dict[str, str]
+
+
+def _templated(settings: RolloutSettings) -> dict[str, _Templated]:
+    prefix = settings.stack_set_prefix
+    network_paths = {
+        "VpcId": f"{settings.parameter_prefix}/network/vpc-id",
+        "SubnetIds": f"{settings.parameter_prefix}/network/private-subnet-ids",
+        "SecurityGroupId": f"{settings.parameter_prefix}/network/studio-security-group-id",
+    }
+    return {
+        "network": _Templated(f"{prefix}-spoke-network", "network.yaml",
+                              {"ParameterPrefix": settings.parameter_prefix}),
+        "access": _Templated(f"{prefix}-spoke-access", "broker-access.yaml",
+                             {"HubBrokerRoleArn": settings.broker_role_arn}),
+        "domain": _Templated(f"{prefix}-spoke-domain", "domain.yaml",
+                             {"ParameterPrefix": settings.parameter_prefix, **network_paths}),
+    }
+
+
+def instance_only_parameters(
+    settings: RolloutSettings, templates: str | Path = DEFAULT_TEMPLATES
+) -> dict[str, list[str]]:
+    """Per StackSet: the parameters that only its instances set (no default, not shared).
+
+    The StackSet itself holds :data:`PLACEHOLDER` for them, so a stack that
+    StackSets deploys on its own (service-managed auto-deployment to an
+    account joining the OU) gets the placeholder, not a value.
+    """
+    found = {}
+    for made in _templated(settings).values():
+        declared = declared_parameters((Path(templates) / made.file).read_text(encoding="utf-8"))
+        names = [k for k, v in declared.items() if v.get("Default") is None and k not in made.shared]
+        if names:
+            found[made.name] = names
+    return found
+
+
 def desired_stack_sets(
     registry: AccountRegistry, routing: RoutingTable, templates: str | Path = DEFAULT_TEMPLATES
 ) -> list[StackSetSpec]:
@@ -78,6 +122,7 @@ def desired_stack_sets(
     settings = registry.settings
     prefix = settings.stack_set_prefix
     root = Path(templates)
+    made = _templated(settings)
     accounts = sorted(registry.accounts.values(), key=lambda a: a.account_id)
     teams_by_account: dict[str, list[Team]] = {}
     for team in sorted(routing.teams.values(), key=lambda t: t.id):
@@ -87,13 +132,11 @@ def desired_stack_sets(
         return account.organizational_unit if settings.service_managed else None
 
     network = _spec(
-        f"{prefix}-spoke-network", root / "network.yaml",
-        shared={"ParameterPrefix": settings.parameter_prefix},
+        made["network"], root,
         targets=[(a, r, _network_values(r), ou(a)) for a in accounts for r in a.regions],
         description="Studio spoke network (VPC, private subnets, endpoints)")
     access = _spec(
-        f"{prefix}-spoke-access", root / "broker-access.yaml",
-        shared={"HubBrokerRoleArn": settings.broker_role_arn},
+        made["access"], root,
         targets=[(a, a.regions[0], _access_values(teams_by_account[a.account_id]), ou(a))
                  for a in accounts if a.account_id in teams_by_account],
         description="Studio broker-access role (trusted by the hub broker role)")
@@ -108,14 +151,8 @@ def desired_stack_sets(
         )
         for account in accounts if account.account_id in teams_by_account
     ]
-    network_paths = {
-        "VpcId": f"{settings.parameter_prefix}/network/vpc-id",
-        "SubnetIds": f"{settings.parameter_prefix}/network/private-subnet-ids",
-        "SecurityGroupId": f"{settings.parameter_prefix}/network/studio-security-group-id",
-    }
     domain = _spec(
-        f"{prefix}-spoke-domain", root / "domain.yaml",
-        shared={"ParameterPrefix": settings.parameter_prefix, **network_paths},
+        made["domain"], root,
         targets=[(a, r, {"DomainName": r.domain_name, "AppNetworkAccessType": r.app_network_access_type},
                   ou(a)) for a in accounts for r in a.regions],
         depends_on=network.name,
@@ -147,14 +184,14 @@ def _access_values(teams: list[Team]) -> dict[str, str]:
 
 
 def _spec(
-    name: str,
-    path: Path,
+    made: _Templated,
+    root: Path,
     *,
-    shared: dict[str, str],
     targets: list[tuple[SpokeAccount, SpokeRegion, dict[str, str], str | None]],
     description: str,
     depends_on: str | None = None,
 ) -> StackSetSpec:
+    path, shared = root / made.file, made.shared
     template = path.read_text(encoding="utf-8")
     declared = declared_parameters(template)
     unknown = set(shared) - set(declared)
@@ -173,5 +210,5 @@ def _spec(
         default = declared[key].get("Default")
         parameters[key] = PLACEHOLDER if default is None else str(default)
     return StackSetSpec(
-        name=name, source=str(path), template=template, parameters=frozen_mapping(parameters),
+        name=made.name, source=str(path), template=template, parameters=frozen_mapping(parameters),
         targets=tuple(built), depends_on=depends_on, description=description)
