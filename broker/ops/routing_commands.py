@@ -1,10 +1,11 @@
-"""``broker routing validate|plan``: the command line of the routing checks and plan.
+"""``broker routing validate|plan|hub-parameters``: the command line of the routing checks and plan.
 
 ``validate`` exit codes: 0 no errors (warnings allowed; with ``--strict`` none
 either), 1 problems, 2 usage (bad arguments, unreadable file). ``plan`` exit
 codes: 0 the plan was shown, 1 the new routing table has errors (listed), 2
 usage (bad arguments, unreadable file, unknown git revision, base table that
-does not load).
+does not load). ``hub-parameters`` exit codes: 0 printed, 1 the table does not
+load or its teams use more than one broker-access role name, 2 usage.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ DEFAULT_ROUTING = "routing.yaml"
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register ``broker routing`` with ``validate`` and ``plan``."""
+    """Register ``broker routing`` with ``validate``, ``plan`` and ``hub-parameters``."""
     routing = subparsers.add_parser(
         "routing", help="validate routing.yaml and show what a change of it does",
         description="Check the routing table and plan the effect of a change (CI runs the same).")
@@ -53,6 +54,16 @@ def add_parser(subparsers: Any) -> None:
     plan.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                       help="markdown: for a pull request comment")
     plan.set_defaults(handler=run_plan)
+
+    hub = commands.add_parser(
+        "hub-parameters", help="print the hub stack's parameters that routing.yaml decides, for sam deploy",
+        description="Print BrokerAccessRoleName (the one broker-access role name of every team), "
+                    "SamlEntityId and CustomAcsUrl (empty when acs_url is the API's execute-api URL) as "
+                    "`sam deploy --parameter-overrides` reads them.",
+        epilog="exit codes: 0 printed, 1 the table does not load or its teams use more than one "
+               "broker-access role name, 2 usage")
+    hub.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    hub.set_defaults(handler=run_hub_parameters)
 
 
 def _registry_argument(parser: argparse.ArgumentParser) -> None:
@@ -155,4 +166,21 @@ def run_plan(args: argparse.Namespace) -> int:
         print(routing_plan.render_markdown(the_plan))
     else:
         print(routing_plan.render_text(the_plan))
+    return 0
+
+
+def run_hub_parameters(args: argparse.Namespace) -> int:
+    """``broker routing hub-parameters``; returns the exit code."""
+    from broker.exceptions import ConfigurationError
+    from broker.ops.hub_parameters import hub_parameters, parameter_overrides
+    from broker.routing import load_routing_table
+
+    try:
+        # Certificate expiry is validate's concern, not the hub's parameters'.
+        parameters = hub_parameters(load_routing_table(args.file, check_expiry=False))
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print(parameter_overrides(parameters))
     return 0

@@ -73,6 +73,8 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("region-not-deployed", ERROR, "the team's region is not one of its account's regions"),
     Rule("domain-not-deployed", ERROR, "the team's domain name is not the one the rollout makes"),
     Rule("spoke-access-conflict", ERROR, "teams of one account use different broker-access settings"),
+    Rule("broker-access-role-name", ERROR,
+         "a team's broker-access role name is not the organisation's one (the hub's BrokerAccessRoleName)"),
     Rule("execution-role-shared", ERROR, "two teams of one account use one execution role"),
     Rule("execution-role-reserved", ERROR, "the execution role has a name the spoke uses otherwise"),
     Rule("execution-role-not-provisioned", ERROR, "the team-roles StackSet would not create the role"),
@@ -245,6 +247,28 @@ def _spoke_access_conflicts(context: RuleContext) -> Iterator[Finding]:
                              f"{account_id}: one account has one broker-access role and ExternalId")
 
 
+def _broker_access_role_name(context: RuleContext) -> Iterator[Finding]:
+    """The hub's policy lets the broker assume ``arn:*:iam::*:role/<BrokerAccessRoleName>`` only."""
+    data = context.document.data
+    defaults = data.get("spoke_access") if isinstance(data, dict) else None
+    name = defaults.get("role_name") if isinstance(defaults, dict) else None
+    if not isinstance(name, str):
+        name, where = _DEFAULT_BROKER_ROLE, "the default of spoke_access.role_name"
+    else:
+        where = f"spoke_access.role_name, line {context.document.position(('spoke_access', 'role_name'))[0]}"
+    for index, team in context.teams():
+        access = team.get("spoke_access")
+        own = access.get("role_name") if isinstance(access, dict) else None
+        path = ("teams", index, "spoke_access", "role_name")
+        if not isinstance(own, str) or own == name or path in context.reported:
+            continue
+        yield context.at("broker-access-role-name", path,
+                         f"broker-access role {own} is not the organisation's {name} ({where}): the hub "
+                         "lets the broker assume one role name in every spoke, template.yaml's parameter "
+                         f"BrokerAccessRoleName={name} (`broker routing hub-parameters`), so every sign-in "
+                         f"to team {team.get('id')!r} would be refused (AccessDenied); remove this role_name")
+
+
 def _execution_role_rules(context: RuleContext) -> Iterator[Finding]:
     settings = context.registry.settings if context.registry else None
     stackset_roles = {*_STACKSET_ROLES, *([settings.execution_role_name]
@@ -400,6 +424,7 @@ RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (
     _team_id_profile_names,
     _registry_rules,
     _spoke_access_conflicts,
+    _broker_access_role_name,
     _execution_role_rules,
     _roles_provisioned,
     _certificate_rules,
