@@ -4,8 +4,18 @@ Generated from ``routing.yaml``: one role per team routed to the account,
 tagged ``Team``, with the seed's ABAC policy. A role session carries the
 role's tags as principal tags, so ``${aws:PrincipalTag/Team}`` is the team:
 
-- create SageMaker resources only with ``aws:RequestTag/Team`` = own team;
-- update, delete, start, stop only where ``sagemaker:ResourceTag/Team`` = own team;
+- create SageMaker resources only with ``aws:RequestTag/Team`` = own team, and
+  Studio's spaces and apps also without that tag when they belong to a profile
+  of the own team (``sagemaker:OwnerUserProfileArn``; a profile is named
+  ``<team>--<user>``): Studio's own requests carry only its system tags
+  (``sagemaker:user-profile-arn``, ``sagemaker:domain-arn``), and whether the
+  domain's tag propagation puts the profile's Team tag into the request is not
+  documented;
+- tag only while creating (``sagemaker:TaggingAction``, the dependent AddTags
+  of a create, when the resource has no tags yet) or own-team resources, and
+  never with another team's Team tag;
+- update, delete, start, stop only where ``aws:ResourceTag/Team`` = own team,
+  or spaces and apps of the own team's profiles;
 - never administer user profiles or domains, presign URLs, or remove the Team tag.
 
 The output is deterministic (same teams, same text), so an unchanged routing
@@ -37,6 +47,20 @@ _TAGGED_CREATES = [
     "sagemaker:CreateExperiment",
     "sagemaker:CreatePipeline",
 ]
+# The dependent AddTags of each create above names the create (Service Authorization Reference).
+_TAGGING_ACTIONS = [action.removeprefix("sagemaker:") for action in _TAGGED_CREATES]
+# What Studio does in a space or app; the condition key names the space's owner.
+_STUDIO_OWNED = [
+    "sagemaker:CreateSpace",
+    "sagemaker:UpdateSpace",
+    "sagemaker:DeleteSpace",
+    "sagemaker:CreateApp",
+    "sagemaker:DeleteApp",
+]
+_PROFILES_ARN = "arn:${AWS::Partition}:sagemaker:*:${AWS::AccountId}"
+_OWN_TEAM_PROFILES = _PROFILES_ARN + ":user-profile/*/${!aws:PrincipalTag/Team}--*"
+# An app of a profile itself (no space, so no owner): app/<domain>/<profile>/<type>/<name>.
+_OWN_TEAM_PROFILE_APPS = _PROFILES_ARN + ":app/*/${!aws:PrincipalTag/Team}--*/*/*"
 _MANAGE = [
     "sagemaker:Update*",
     "sagemaker:Delete*",
@@ -78,12 +102,25 @@ def abac_policy() -> dict[str, Any]:
             {"Sid": "CreateOnlyForOwnTeam", "Effect": "Allow", "Action": _TAGGED_CREATES,
              "Resource": "*",
              "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": OWN_TEAM}}},
-            {"Sid": "TagOnlyForOwnTeam", "Effect": "Allow", "Action": "sagemaker:AddTags",
+            {"Sid": "StudioSpacesAndAppsOfOwnTeamProfiles", "Effect": "Allow", "Action": _STUDIO_OWNED,
              "Resource": "*",
-             "Condition": {"StringEquals": {f"aws:RequestTag/{TEAM_TAG}": OWN_TEAM,
-                                            f"sagemaker:ResourceTag/{TEAM_TAG}": OWN_TEAM}}},
+             "Condition": {"ArnLike": {"sagemaker:OwnerUserProfileArn": _sub(_OWN_TEAM_PROFILES)}}},
+            {"Sid": "ProfileAppsOfOwnTeamProfiles", "Effect": "Allow",
+             "Action": ["sagemaker:CreateApp", "sagemaker:DeleteApp"],
+             "Resource": _sub(_OWN_TEAM_PROFILE_APPS),
+             "Condition": {"Null": {"sagemaker:OwnerUserProfileArn": "true"}}},
+            {"Sid": "TagWhileCreating", "Effect": "Allow", "Action": "sagemaker:AddTags",
+             "Resource": "*",
+             "Condition": {"StringEquals": {"sagemaker:TaggingAction": _TAGGING_ACTIONS}}},
+            {"Sid": "TagOwnTeamResources", "Effect": "Allow", "Action": "sagemaker:AddTags",
+             "Resource": "*",
+             "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": OWN_TEAM}}},
             {"Sid": "ManageOnlyOwnTeam", "Effect": "Allow", "Action": _MANAGE, "Resource": "*",
-             "Condition": {"StringEquals": {f"sagemaker:ResourceTag/{TEAM_TAG}": OWN_TEAM}}},
+             "Condition": {"StringEquals": {f"aws:ResourceTag/{TEAM_TAG}": OWN_TEAM}}},
+            {"Sid": "NoOtherTeamsTag", "Effect": "Deny",
+             "Action": ["sagemaker:AddTags", *_TAGGED_CREATES], "Resource": "*",
+             "Condition": {"StringNotEquals": {f"aws:RequestTag/{TEAM_TAG}": OWN_TEAM},
+                           "Null": {f"aws:RequestTag/{TEAM_TAG}": "false"}}},
             {"Sid": "NoProfileOrDomainAdministration", "Effect": "Deny", "Action": _ADMINISTRATION,
              "Resource": "*"},
             {"Sid": "TeamTagIsFixed", "Effect": "Deny", "Action": "sagemaker:DeleteTags",
@@ -91,6 +128,10 @@ def abac_policy() -> dict[str, Any]:
              "Condition": {"ForAnyValue:StringEquals": {"aws:TagKeys": [TEAM_TAG]}}},
         ],
     }
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
 
 
 def team_roles_template(account_id: str, teams: Iterable[Team]) -> str:

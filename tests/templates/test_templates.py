@@ -69,7 +69,9 @@ def test_the_generated_roles_carry_the_team_tag_and_abac() -> None:
     assert "RoleName: studio-data-eng-execution" in text and "Path: /teams/" in text
     assert text.count("Key: Team") == 2
     assert "aws:RequestTag/Team: ${aws:PrincipalTag/Team}" in text
-    assert "sagemaker:ResourceTag/Team: ${aws:PrincipalTag/Team}" in text
+    assert "aws:ResourceTag/Team: ${aws:PrincipalTag/Team}" in text
+    assert "sagemaker:TaggingAction:" in text  # a create's dependent AddTags (tests/policies)
+    assert "sagemaker:OwnerUserProfileArn:" in text  # Studio's spaces and apps (tests/policies)
     assert "Sid: NoProfileOrDomainAdministration" in text
 
 
