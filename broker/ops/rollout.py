@@ -28,7 +28,13 @@ from broker.aws import AwsClients
 from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
 from broker.ops.accounts import AccountRegistry, RolloutSettings, routing_problems
-from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, Target, desired_stack_sets
+from broker.ops.stacksets import (
+    DEFAULT_TEMPLATES,
+    STACK_SET_TAGS,
+    StackSetSpec,
+    Target,
+    desired_stack_sets,
+)
 
 Progress = Callable[[str], None]
 Outcome = dict[tuple[str, str], tuple[str, str | None]]  # (account, region) -> (status, reason)
@@ -487,7 +493,7 @@ class _StackSets:
             "TemplateBody": spec.template,
             "Parameters": _parameters(spec.parameters),
             "Capabilities": ["CAPABILITY_NAMED_IAM"],
-            "Tags": [{"Key": "managed-by", "Value": "broker-rollout"}],
+            "Tags": [{"Key": k, "Value": v} for k, v in STACK_SET_TAGS.items()],
             **self.common,
         }
         if self.settings.service_managed:

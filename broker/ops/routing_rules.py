@@ -18,9 +18,10 @@ from typing import Any
 
 from broker.config import RoutingTable
 from broker.ops.accounts import AccountRegistry
+from broker.ops.stacksets import propagated_domain_tags
 from broker.ops.team_roles import logical_id, role_path_and_name, team_roles_template
 from broker.profile_name import profile_name_for
-from broker.routing import certificate_problem
+from broker.routing import TEAM_TAG, USER_TAG, certificate_problem
 from broker.yamlfile import Problem, YamlDocument, format_path
 
 ERROR = "error"
@@ -31,6 +32,12 @@ DEFAULT_CERT_WARNING_DAYS = 30
 DEFAULT_PROFILE_QUOTA = 500
 CAPACITY_WARNING_RATIO = 0.8
 # Role names the spokes already use for something else.
+# SageMaker takes at most 50 tags per resource (CreateUserProfile: Tags, 0-50 items). What
+# Studio makes for a profile (apps, spaces, jobs) carries the profile's tags, the domain's when
+# it propagates them (TagPropagation), and SageMaker's own ARN tags, which count too; aws: tags
+# count for nothing. AWS: https://docs.aws.amazon.com/sagemaker/latest/dg/custom-tags.html
+SAGEMAKER_TAG_LIMIT = 50
+SAGEMAKER_ARN_TAGS = ("sagemaker:domain-arn", "sagemaker:user-profile-arn", "sagemaker:space-arn")
 _STACKSET_ROLES = ("AWSCloudFormationStackSetExecutionRole", "AWSCloudFormationStackSetAdministrationRole")
 _DEFAULT_BROKER_ROLE = "StudioBrokerAccess"
 
@@ -65,6 +72,9 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("execution-role-account", ERROR, "the execution role is in another account"),
     Rule("execution-role-partition", ERROR, "the execution role's partition is not the region's"),
     Rule("team-tag-reserved", ERROR, "the reserved Team or User tag is set, changed or imitated"),
+    Rule("team-tag-budget", ERROR,
+         "more team tags than fit in SageMaker's 50 per resource beside the tags the broker, the "
+         "domain and SageMaker add"),
     Rule("cidr-invalid", ERROR, "an allowed source network that is not a CIDR"),
     Rule("user-settings-execution-role", ERROR, "user_settings sets ExecutionRole"),
     Rule("accounts-invalid", ERROR, "the account registry (accounts/) does not load"),
@@ -247,6 +257,27 @@ def _spoke_access_conflicts(context: RuleContext) -> Iterator[Finding]:
                              f"{account_id}: one account has one broker-access role and ExternalId")
 
 
+def _team_tag_budget(context: RuleContext) -> Iterator[Finding]:
+    domain = propagated_domain_tags()
+    added = {TEAM_TAG, USER_TAG, *domain, *SAGEMAKER_ARN_TAGS}
+    for index, team in context.teams():
+        tags, path = team.get("tags"), ("teams", index, "tags")
+        if not isinstance(tags, dict) or path in context.reported:
+            continue
+        own = {key for key in tags if isinstance(key, str) and key != TEAM_TAG}
+        total = len(own | added)
+        if total <= SAGEMAKER_TAG_LIMIT:
+            continue
+        profile = len(own | {TEAM_TAG, USER_TAG})
+        yield context.at("team-tag-budget", path, (
+            f"team {team.get('id')!r} sets {len(own)} tags: with the broker's {TEAM_TAG} and {USER_TAG} "
+            f"its profiles carry {profile}, and the apps, spaces and jobs Studio makes for them {total}, "
+            f"with the domain's {len(domain)} propagated tags ({', '.join(domain) or 'none'}) and "
+            f"SageMaker's {len(SAGEMAKER_ARN_TAGS)} ({', '.join(SAGEMAKER_ARN_TAGS)}): over SageMaker's "
+            f"{SAGEMAKER_TAG_LIMIT} per resource, so creating them fails; at most "
+            f"{SAGEMAKER_TAG_LIMIT - len(added)} fit"))
+
+
 def _broker_access_role_name(context: RuleContext) -> Iterator[Finding]:
     """The hub's policy lets the broker assume ``arn:*:iam::*:role/<BrokerAccessRoleName>`` only."""
     data = context.document.data
@@ -425,6 +456,7 @@ RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (
     _registry_rules,
     _spoke_access_conflicts,
     _broker_access_role_name,
+    _team_tag_budget,
     _execution_role_rules,
     _roles_provisioned,
     _certificate_rules,

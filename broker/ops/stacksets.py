@@ -30,6 +30,9 @@ from broker.ops.team_roles import team_roles_template
 
 DEFAULT_TEMPLATES = Path(__file__).resolve().parent.parent.parent / "stacksets"
 PLACEHOLDER = "-"  # the StackSet-level value of a parameter every instance overrides
+# On every StackSet; CloudFormation puts a StackSet's tags on its stacks and on the
+# resources in them that take tags (CreateStackSet, Tags).
+STACK_SET_TAGS = {"managed-by": "broker-rollout"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,26 @@ class _Templated:
     name: str
     file: str
     shared: dict[str, str]
+
+
+def propagated_domain_tags(templates: str | Path = DEFAULT_TEMPLATES) -> tuple[str, ...]:
+    """Tag keys each spoke domain passes on to what Studio makes in it; none without tag propagation.
+
+    With the domain's ``TagPropagation: ENABLED`` the apps, spaces and jobs of a
+    profile take the domain's custom tags besides the profile's: those of the
+    domain in domain.yaml and :data:`STACK_SET_TAGS`. System tags (``aws:``)
+    are neither propagated nor counted.
+    """
+    template = yaml.load((Path(templates) / "domain.yaml").read_text(encoding="utf-8"),  # noqa: S506
+                         Loader=_TemplateLoader)
+    resources = (template or {}).get("Resources") or {}
+    domain = next((r.get("Properties") or {} for r in resources.values()
+                   if r.get("Type") == "AWS::SageMaker::Domain"), {})
+    if domain.get("TagPropagation") != "ENABLED":
+        return ()
+    keys = [tag.get("Key") for tag in domain.get("Tags") or [] if isinstance(tag, dict)]
+    keys += list(STACK_SET_TAGS)
+    return tuple(dict.fromkeys(k for k in keys if isinstance(k, str) and not k.lower().startswith("aws:")))
 
 
 def _templated(settings: RolloutSettings) -> dict[str, _Templated]:

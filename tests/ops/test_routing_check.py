@@ -285,3 +285,14 @@ def test_the_kill_switch_in_yaml_reaches_the_typed_team() -> None:
 def test_the_onboarding_guide_lists_every_rule() -> None:
     guide = (REPO / "docs" / "onboarding.md").read_text(encoding="utf-8")
     assert [rule for rule in RULES if f"| `{rule}` |" not in guide] == []
+
+
+@pytest.mark.parametrize(("own", "with_team", "rules"), [
+    (43, False, []), (43, True, []), (44, False, ["team-tag-budget"])])
+def test_a_team_has_room_for_43_tags_of_its_own(
+        registry: AccountRegistry, own: int, with_team: bool, rules: list[str]) -> None:
+    # 50 per resource - Team, User - the domain's Purpose, managed-by - SageMaker's 3 ARN tags
+    tags = ", ".join([f"Tag{n:02d}: x" for n in range(own)] + ["Team: team1"] * with_team)
+    text = edited(("    execution_role: studio-team1-execution\n",
+                   f"    execution_role: studio-team1-execution\n    tags: {{{tags}}}\n"))
+    assert [f.rule for f in check(text, registry)] == rules
