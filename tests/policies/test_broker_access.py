@@ -232,3 +232,8 @@ def test_presign_source_cidrs_refuse_the_hub_lambda_as_shipped(signed_in: SignIn
     assert signed_in.decide(presign, **limited).decision is Decision.EXPLICIT_DENY
     from_nat = with_context(presign, {"aws:SourceIp": "203.0.113.7"})  # a NAT Elastic IP listed
     assert signed_in.decide(from_nat, **limited).allowed
+
+
+def test_a_team_routed_by_domain_name_may_list_domains(signed_in: SignIn) -> None:
+    describe = signed_in.request_of("sagemaker:DescribeUserProfile")
+    assert signed_in.decide(replace(describe, action="sagemaker:ListDomains", resource="*")).allowed
