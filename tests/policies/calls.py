@@ -81,8 +81,19 @@ class CallRecorder:
             return
         params = context.get(_PARAMS, {})
         self._sessions[parsed["Credentials"]["AccessKeyId"]] = Session(
-            role_arn=params["RoleArn"], tags={t["Key"]: t["Value"] for t in params.get("Tags", [])},
+            role_arn=params["RoleArn"], tags=tag_map(params.get("Tags")),
             source_identity=params.get("SourceIdentity"), external_id=params.get("ExternalId"))
+
+
+def tag_map(tags: list[Mapping[str, str]] | None) -> dict[str, str]:
+    """An API's ``[{"Key": k, "Value": v}]`` as ``{k: v}``."""
+    return {t["Key"]: t["Value"] for t in tags or []}
+
+
+def request_tags(request: Request) -> dict[str, str]:
+    """The ``aws:RequestTag/*`` of a request, by tag key."""
+    prefix = "aws:RequestTag/"
+    return {k.removeprefix(prefix): str(v) for k, v in request.context.items() if k.startswith(prefix)}
 
 
 def sagemaker_arn(region: str, account_id: str, resource: str) -> str:
@@ -114,7 +125,7 @@ def assume_role_requests(
     ``org_id`` is the caller's organisation; ``role_org_id`` the one of the
     account that owns the role (default: the same; ``""``: in no organisation).
     """
-    tags = {t["Key"]: t["Value"] for t in params.get("Tags", [])} if "Tags" in params else None
+    tags = tag_map(params["Tags"]) if "Tags" in params else None
     context: dict[str, ContextValue] = tags_context("RequestTag", tags)
     for key, name in (("sts:ExternalId", "ExternalId"), ("sts:SourceIdentity", "SourceIdentity"),
                       ("sts:RoleSessionName", "RoleSessionName")):
@@ -143,7 +154,7 @@ class ProfileBook:
 
     def after(self, call: Call, arn: str) -> None:
         if call.operation == "CreateUserProfile":
-            self.tags[arn] = {t["Key"]: t["Value"] for t in call.params.get("Tags", [])}
+            self.tags[arn] = tag_map(call.params.get("Tags"))
 
 
 def broker_requests(
@@ -168,7 +179,7 @@ def broker_requests(
     if call.operation == "CreatePresignedDomainUrl":
         return [Request("sagemaker:CreatePresignedDomainUrl", arn, caller,
                         principal | existing | {"aws:SourceIp": source_ip})]
-    tags = {t["Key"]: t["Value"] for t in params.get("Tags", [])}
+    tags = tag_map(params.get("Tags"))
     created = principal | tags_context("RequestTag", tags)
     role = params["UserSettings"]["ExecutionRole"]
     book.after(call, arn)

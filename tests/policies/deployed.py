@@ -19,6 +19,7 @@ from broker.config import RoutingTable
 from broker.ops.accounts import AccountRegistry, load_accounts
 from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, desired_stack_sets
 
+from .calls import tag_map
 from .cloudformation import Stack, load_template, role_policies
 from .evaluator import Policy
 
@@ -66,7 +67,7 @@ def _role(template: str, parameters: tuple[tuple[str, str], ...], account_id: st
            f"{props.get('Path', '/')}{props['RoleName']}")
     return Role(
         arn=arn,
-        tags={t["Key"]: t["Value"] for t in props.get("Tags", [])},
+        tags=tag_map(props.get("Tags")),
         identity=tuple(Policy.of(doc, f"{label}/{name}") for name, doc in role_policies(stack, logical_id)),
         trust=Policy.of(props["AssumeRolePolicyDocument"], f"{label}/trust"),
     )

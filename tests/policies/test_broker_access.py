@@ -26,6 +26,7 @@ from .calls import (
     ProfileBook,
     assume_role_requests,
     broker_requests,
+    request_tags,
     tags_context,
     with_context,
 )
@@ -139,8 +140,7 @@ def test_a_create_with_other_or_missing_person_tags_is_denied(
     signed_in: SignIn, action: str, key: str, value: str | None
 ) -> None:
     request = signed_in.request_of(action)
-    tags = {k.split("/", 1)[1]: v for k, v in request.context.items() if k.startswith("aws:RequestTag/")}
-    tags = {k: v for k, v in (tags | {key: value}).items() if v is not None}
+    tags = {k: v for k, v in (request_tags(request) | {key: value}).items() if v is not None}
     stale = {k: None for k in request.context if "RequestTag/" in k}
     assert signed_in.denied(with_context(request, stale | tags_context("RequestTag", tags)))
 
@@ -189,7 +189,7 @@ def test_pass_role_only_of_the_spokes_team_roles_to_sagemaker(
 
 def _assume(signed_in: SignIn, **params: Any) -> list[Request]:
     request = signed_in.request_of("sts:AssumeRole")
-    tags = {k.split("/", 1)[1]: v for k, v in request.context.items() if k.startswith("aws:RequestTag/")}
+    tags = request_tags(request)
     base: dict[str, Any] = {
         "RoleArn": request.resource, "RoleSessionName": request.context["sts:RoleSessionName"],
         "SourceIdentity": request.context["sts:SourceIdentity"],
