@@ -16,6 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from broker.ops.aws_access import EXIT_AWS_HELP, add_aws_endpoint_argument, exit_on_aws_problem
+
 # Log keys that say nothing in a terminal (they describe the Lambda, not the sign-in).
 _QUIET_KEYS = frozenset({
     "level", "location", "message", "timestamp", "service", "cold_start", "function_name",
@@ -29,12 +31,12 @@ def add_parser(subparsers: Any) -> None:
         "serve", help="run the whole multi-account flow locally (emulator, dev IdP, broker, Studio)",
         description="Start the AWS emulator, roll the spokes out into it (broker rollout apply, from "
                     "--accounts and --routing), and serve "
-                    "the dev IdP portal, the broker and a Studio stand-in on one loopback URL.")
+                    "the dev IdP portal, the broker and a Studio stand-in on one loopback URL.",
+        epilog=f"exit codes: 0 stopped, 1 cannot start, {EXIT_AWS_HELP}")
     _common_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="loopback address to serve on")
     serve.add_argument("--port", type=int, default=8000, help="port of the portal and broker (0: free)")
-    serve.add_argument("--aws-endpoint", metavar="URL",
-                       help="use an emulator that is already running instead of starting one")
+    add_aws_endpoint_argument(serve, "use an emulator that is already running instead of starting one")
     serve.add_argument("--profile-delay", type=float, default=2.0, metavar="SECONDS",
                        help="how long a new Studio profile stays Pending in the emulator")
     serve.set_defaults(handler=serve_command)
@@ -62,6 +64,10 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     """Run the stack until Ctrl-C or SIGTERM."""
+    return exit_on_aws_problem("broker serve", lambda: _serve(args))
+
+
+def _serve(args: argparse.Namespace) -> int:
     from broker.exceptions import ConfigurationError
     from broker.local.stack import LocalStack, StackOptions, StackStartError, quiet_http_logs
 

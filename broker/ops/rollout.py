@@ -28,6 +28,7 @@ from broker.aws import AwsClients
 from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
 from broker.ops.accounts import AccountRegistry, RolloutSettings, routing_problems
+from broker.ops.aws_access import aws_problem
 from broker.ops.stacksets import (
     DEFAULT_TEMPLATES,
     STACK_SET_TAGS,
@@ -269,6 +270,8 @@ class _Attempts:
         try:
             outcome = self.cfn.run(self.spec.name, what, start)
         except (ClientError, TimeoutError) as error:
+            if aws_problem(error):
+                raise  # the credentials, not this instance: every call after it would fail too
             reason = _error_text(error) if isinstance(error, ClientError) else str(error)
             self.say(f"{self.spec.name}: {what}: {reason}")
             outcome = {(c.account, c.region): ("FAILED", reason) for c in changes}
@@ -304,6 +307,8 @@ def _apply_one(
         try:
             cfn.create_stack_set(spec)
         except ClientError as error:
+            if aws_problem(error):
+                raise
             reason = _error_text(error)
             say(f"{spec.name}: {reason}")
             run.record([c for c in plan_.instances if (c.account, c.region) not in run.results],

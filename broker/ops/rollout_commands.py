@@ -2,7 +2,9 @@
 
 Exit codes: 0 done (plan: whatever it shows; drift: none found), 1 an instance
 failed or was skipped (apply), drift found (drift) or an instance is not
-CURRENT (status), 2 invalid configuration or usage.
+CURRENT (status), 2 invalid configuration or usage, 3 AWS could not be used
+(:data:`broker.ops.aws_access.EXIT_AWS`: no credentials, an endpoint that does
+not answer, credentials or a call AWS refused).
 """
 
 from __future__ import annotations
@@ -11,7 +13,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from broker.ops.aws_access import EXIT_AWS_HELP, add_aws_endpoint_argument, aws_clients, exit_on_aws_problem
+
+if TYPE_CHECKING:
+    from broker.config import RoutingTable
+    from broker.ops.accounts import AccountRegistry
 
 DEFAULT_ACCOUNTS = "accounts"
 DEFAULT_ROUTING = "routing.yaml"
@@ -24,17 +32,22 @@ def add_parser(subparsers: Any) -> None:
         "rollout", help="deploy the spoke accounts through CloudFormation StackSets",
         description="Plan, apply and inspect the spoke StackSets (accounts/ + routing.yaml).")
     commands = rollout.add_subparsers(dest="rollout_command", metavar="SUBCOMMAND", required=True)
-    for name, help_text in (
-        ("plan", "show what apply would create or change, per account and region"),
-        ("apply", "deploy the changes and wait; non-zero exit when any instance failed"),
-        ("status", "show every deployed instance with CloudFormation's status and reason"),
-        ("drift", "show differences between the repository and the spokes"),
+    for name, help_text, exit_codes in (
+        ("plan", "show what apply would create or change, per account and region", "0 shown"),
+        ("apply", "deploy the changes and wait; non-zero exit when any instance failed",
+         "0 every instance succeeded or was unchanged, 1 an instance failed or was skipped"),
+        ("status", "show every deployed instance with CloudFormation's status and reason",
+         "0 every instance is CURRENT, 1 one is not"),
+        ("drift", "show differences between the repository and the spokes", "0 no drift, 1 drift found"),
     ):
-        command = commands.add_parser(name, help=help_text, description=help_text)
+        command = commands.add_parser(
+            name, help=help_text, description=help_text,
+            epilog=f"exit codes: {exit_codes}, 2 invalid configuration or usage, {EXIT_AWS_HELP}")
         command.add_argument("--accounts", default=DEFAULT_ACCOUNTS, help="the account registry directory")
         command.add_argument("--routing", default=DEFAULT_ROUTING, help="the routing table")
         command.add_argument("--templates", default=None, help="the stacksets/ directory")
         command.add_argument("--json", action="store_true", help="machine-readable output")
+        add_aws_endpoint_argument(command)
         if name in ("apply", "drift"):
             command.add_argument("--poll-seconds", type=float, default=10.0,
                                  help="how often to check a running operation")
@@ -46,7 +59,6 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one rollout subcommand; returns the exit code."""
-    from broker.aws import AwsClients
     from broker.exceptions import ConfigurationError
     from broker.ops import rollout
     from broker.ops.accounts import load_accounts
@@ -63,7 +75,14 @@ def run(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 2
-    clients = AwsClients()
+    return exit_on_aws_problem(f"broker rollout {args.rollout_command}",
+                               lambda: _run(args, registry, routing, templates))
+
+
+def _run(args: argparse.Namespace, registry: AccountRegistry, routing: RoutingTable, templates: Path) -> int:
+    from broker.ops import rollout
+
+    clients = aws_clients(args.aws_endpoint)
     progress = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     command = args.rollout_command
     if command == "plan":
