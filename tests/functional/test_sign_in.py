@@ -73,7 +73,8 @@ def test_assume_role_carries_external_id_source_identity_and_tags(landscape: Lan
     assert params["RoleArn"] == f"arn:aws:iam::{TEAM1.account_id}:role/StudioBrokerAccess"
     assert params["ExternalId"] == EXTERNAL_ID
     assert params["SourceIdentity"] == "user1"
-    assert {t["Key"]: t["Value"] for t in params["Tags"]} == {"User": "user1", "Team": "team1"}
+    assert {t["Key"]: t["Value"] for t in params["Tags"]} == {
+        "User": "user1", "Team": "team1", "Profile": "team1--user1"}
 
 
 def test_warm_login_makes_only_replay_write_and_presign(landscape: Landscape) -> None:
