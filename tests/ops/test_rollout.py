@@ -75,7 +75,8 @@ def test_create_deploys_every_account_and_region(
     assert assume["Principal"] == {"AWS": BROKER_ROLE}
     assert assume["Condition"] == {
         "StringEquals": {"sts:ExternalId": EXTERNAL_ID},
-        "Null": {"sts:SourceIdentity": "false", "aws:RequestTag/User": "false"},
+        "Null": {"sts:SourceIdentity": "false", "aws:RequestTag/User": "false",
+                 "aws:RequestTag/Team": "false", "aws:RequestTag/Profile": "false"},
     }
     role = iam.get_role(RoleName="studio-team2-execution")["Role"]
     assert {"Key": "Team", "Value": "team2"} in role["Tags"]
