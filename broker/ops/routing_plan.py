@@ -309,7 +309,8 @@ def _identity_center_steps(old: RoutingTable | None, new: RoutingTable, provider
                 f"Application {app.name!r} (issuer {app.issuer}): a custom SAML 2.0 application with "
                 f"Application ACS URL {sp.acs_url} and Application SAML audience {sp.entity_id}; "
                 f"attribute mappings: Subject -> ${{user:subject}} (persistent), {sp.attributes.user} -> "
-                f"${{user:AD_GUID}} (or ${{user:email}}), {sp.attributes.team} -> {team_value}; assign the "
+                f"${{user:subject}} (see docs/deployment.md, attribute mappings), {sp.attributes.team} -> "
+                f"{team_value}; a SHA-256 signing certificate; assign the "
                 f"group(s) of team(s) {', '.join(sorted(app.teams))}. The issuer and certificate in "
                 "routing.yaml must be this application's (from its metadata).")
         elif change.kind == "removed":

@@ -65,7 +65,7 @@ def test_a_new_team_in_a_new_spoke_creates_its_stack_instances(registry: Account
     [step] = plan.identity_center
     assert "Application ACS URL https://broker.example.com/prod/saml/acs" in step
     assert "Application SAML audience urn:example:studio-broker" in step
-    assert "teamid -> the fixed value 'team4'" in step and "userid -> ${user:AD_GUID}" in step
+    assert "teamid -> the fixed value 'team4'" in step and "userid -> ${user:subject}" in step
 
 
 def test_an_execution_role_change_says_existing_profiles_are_refused(registry: AccountRegistry) -> None:
