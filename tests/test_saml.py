@@ -32,6 +32,7 @@ from broker.local.idp import (
     saml_time,
 )
 from broker.saml import Identity, SamlValidator
+from broker.saml.checks import IDENTITY_NOT_USABLE
 from broker.saml.toolkit import ParsedResponse, request_data, settings_for
 
 ISSUER = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/MTIzNDU2Nzg5MDEy"
@@ -137,7 +138,6 @@ def test_accepts_signed_response(validator: SamlValidator, idp: SamlIdentityProv
         application=f"app-{ISSUER[-4:]}",
         assertion_id="_a1",
         not_on_or_after=pytest.approx(now + 200, abs=0.002),
-        name_id="alice@example.com",
     )
 
 
@@ -472,7 +472,6 @@ def test_status_not_success(validator: SamlValidator, idp: SamlIdentityProvider)
     [
         ({"teamid": ["ds-alpha", "ds-beta"]}, "team_attribute_multi_valued"),
         ({"teamid": None}, "team_attribute_missing"),
-        ({"teamid": [" "]}, "team_attribute_empty"),
         ({"teamid": []}, "team_attribute_empty"),
         ({"userid": None}, "user_attribute_missing"),
         ({"userid": ""}, "user_attribute_empty"),
@@ -483,6 +482,65 @@ def test_attribute_shape(
     validator: SamlValidator, idp: SamlIdentityProvider, attributes: dict[str, object], reason: str
 ) -> None:
     rejected(validator, build(idp, attributes=attributes), SignInRejected, reason)
+
+
+# Each would read as another id in a console or log; str.strip() made most of them alice's.
+NOT_USABLE_IDS = [
+    pytest.param("alice ", "padded", id="trailing-space"),
+    pytest.param(" alice", "padded", id="leading-space"),
+    pytest.param("alice\u00a0", "padded", id="trailing-nbsp"),
+    pytest.param("\u2003alice", "padded", id="leading-em-space"),
+    pytest.param("alice\n", "padded", id="trailing-newline"),
+    pytest.param("\talice", "padded", id="leading-tab"),
+    pytest.param("alice\r", "padded", id="trailing-carriage-return"),
+    pytest.param("alice\u3000", "padded", id="trailing-ideographic-space"),
+    pytest.param(" \n\t", "padded", id="only-whitespace"),
+    pytest.param("ali\tce", "invisible_character", id="inner-tab"),
+    pytest.param("ali\u200bce", "invisible_character", id="inner-zero-width-space"),
+    pytest.param("alice\u200d", "invisible_character", id="trailing-zero-width-joiner"),
+    pytest.param("\ufeffalice", "invisible_character", id="leading-byte-order-mark"),
+    pytest.param("alice\u202egnp.exe", "invisible_character", id="bidi-override"),
+    pytest.param("ali\u00adce", "invisible_character", id="soft-hyphen"),
+    pytest.param("alice\u2028x", "invisible_character", id="line-separator"),
+    pytest.param("alice\u2029x", "invisible_character", id="paragraph-separator"),
+    pytest.param("ali\u0085ce", "invisible_character", id="next-line-control"),
+]
+
+
+@pytest.mark.parametrize(("signed", "problem"), NOT_USABLE_IDS)
+@pytest.mark.parametrize("kind", ["user", "team"])
+def test_id_that_reads_like_another_is_refused_not_stripped(
+    validator: SamlValidator, idp: SamlIdentityProvider, signed: str, problem: str, kind: str
+) -> None:
+    overrides = {"user_id": signed} if kind == "user" else {"team_id": signed.replace("alice", "teamx")}
+    with pytest.raises(NotAuthorised) as caught:
+        validator.validate(encode(build(idp, **overrides)))
+    assert caught.value.reason == f"{kind}_attribute_{problem}"
+    assert caught.value.public_message == IDENTITY_NOT_USABLE
+    assert caught.value.context == {"application": f"app-{ISSUER[-4:]}"}  # never the value itself
+
+
+@pytest.mark.parametrize("signed", [
+    pytest.param("alice smith", id="inner-space"),
+    pytest.param("alice\u00a0smith", id="inner-nbsp"),
+    pytest.param("\u0430lice", id="cyrillic-a-homoglyph"),
+    pytest.param("e\u0301", id="not-nfc"),
+    pytest.param("\ufb01", id="nfkc-would-be-fi"),
+    pytest.param("Alice@Example.COM", id="case-kept"),
+])
+def test_the_user_id_is_the_exact_signed_text(
+    validator: SamlValidator, idp: SamlIdentityProvider, signed: str
+) -> None:
+    """Never stripped, case-folded or normalised: each of these is its own person."""
+    assert validator.validate(encode(build(idp, user_id=signed))).user_id == signed
+
+
+def test_xml_keeps_attribute_text_verbatim(validator: SamlValidator, idp: SamlIdentityProvider) -> None:
+    """Element text is not whitespace-normalised by the parser or the schema: what was signed arrives."""
+    xml = build(idp, user_id="alice\r\n")
+    assert "alice&#13;\n<" in xml
+    with pytest.raises(NotAuthorised, match="user_attribute_padded"):
+        validator.validate(encode(xml))
 
 
 def test_attribute_repeated(validator: SamlValidator, idp: SamlIdentityProvider) -> None:

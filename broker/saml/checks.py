@@ -5,17 +5,19 @@ Destination by prefix and Recipient by substring, and times Conditions with a
 fixed 300 s drift against its own clock. Here each is exact, required, and
 timed with the service provider's ``clock_skew_seconds`` against the injected
 clock. These functions only read the tree; every failure is a
-:class:`~broker.exceptions.SignInRejected` with a fixed ``reason``.
+:class:`~broker.exceptions.SignInRejected` with a fixed ``reason`` (a
+:class:`~broker.exceptions.NotAuthorised` for a signed id the broker will not use).
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
 from lxml import etree
 
 from broker.config import ServiceProvider
-from broker.exceptions import SignInRejected
+from broker.exceptions import NotAuthorised, SignInRejected
 from broker.saml.document import SAML, ResponseDocument, parse_saml_time, text_of
 
 CM_BEARER: Final = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
@@ -31,6 +33,13 @@ AUTHN_STATEMENT: Final = f"{{{SAML}}}AuthnStatement"
 ATTRIBUTE_STATEMENT: Final = f"{{{SAML}}}AttributeStatement"
 ATTRIBUTE: Final = f"{{{SAML}}}Attribute"
 ATTRIBUTE_VALUE: Final = f"{{{SAML}}}AttributeValue"
+
+_INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+IDENTITY_NOT_USABLE: Final = (
+    "The user or team id your SSO portal sent has spaces at its start or end, or invisible or "
+    "control characters, so the Studio broker cannot tell it apart from another person's. "
+    "Contact the platform team with the reference below."
+)
 
 
 def check_destination(document: ResponseDocument, sp: ServiceProvider) -> None:
@@ -141,11 +150,13 @@ def _check_window(element: etree._Element, now: float, skew: int) -> float | Non
 
 
 def single_attribute(assertion: etree._Element, name: str, kind: str) -> str:
-    """The one non-empty text value of attribute ``name``; reasons are prefixed ``kind``.
+    """The one non-empty text value of attribute ``name``, exactly as signed; reasons are
+    prefixed ``kind``.
 
     Matched by Name only (prefixes and NameFormat differ between IdPs).
     Comments were dropped by the parser, so ``team<!---->x`` reads as the
-    whole signed text ``teamx``, never as ``team`` (CVE-2017-11427).
+    whole signed text ``teamx``, never as ``team`` (CVE-2017-11427). Nothing
+    is stripped or normalised: ``alice `` is not ``alice`` (see :func:`check_identity_text`).
     """
     matches = [
         attribute
@@ -165,16 +176,28 @@ def single_attribute(assertion: etree._Element, name: str, kind: str) -> str:
     text = text_of(values[0])
     if text is None:
         raise SignInRejected(f"{kind}_attribute_not_text")
-    text = text.strip()
     if not text:
         raise SignInRejected(f"{kind}_attribute_empty")
+    check_identity_text(text, kind)
     return text
 
 
-def name_id_of(assertion: etree._Element) -> str | None:
-    """The Subject's NameID text, if any (informational: routing uses the attributes)."""
-    node = subject_of(assertion).find(NAME_ID)
-    if node is None:
-        return None
-    text = (text_of(node) or "").strip()
-    return text or None
+def check_identity_text(text: str, kind: str) -> None:
+    """Refuse a signed id that reads like another: padded, or with invisible or control characters.
+
+    The id is used verbatim (profile name, SourceIdentity, User tag), so
+    ``alice\u00a0`` would get a profile of its own, but it would look like
+    alice's in every console and log. Refused instead: leading or trailing
+    whitespace (``str.isspace`` or category Zs), and anywhere a control (Cc),
+    format (Cf: zero-width, bidi, BOM), line or paragraph separator (Zl, Zp)
+    or surrogate (Cs). Never normalised (NFC/NFKC would map two signed ids to
+    one person); homoglyphs stay distinct ids with distinct names.
+    """
+    if _padding(text[0]) or _padding(text[-1]):
+        raise NotAuthorised(f"{kind}_attribute_padded", IDENTITY_NOT_USABLE)
+    if any(unicodedata.category(char) in _INVISIBLE_CATEGORIES for char in text):
+        raise NotAuthorised(f"{kind}_attribute_invisible_character", IDENTITY_NOT_USABLE)
+
+
+def _padding(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) == "Zs"

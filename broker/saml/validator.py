@@ -43,6 +43,11 @@ from broker.spokes import source_identity
 class Identity:
     """A person and team taken from a verified assertion.
 
+    ``user_id`` and ``team_id`` are the exact text of the signed ``userid`` and
+    ``teamid`` attributes (names configurable). The Subject's NameID is not
+    read: Identity Center fills it from its own mapping, which need not be the
+    user id, so it must never stand for the person anywhere.
+
     ``not_on_or_after`` (epoch seconds) is the earliest of the Conditions and
     the bearer SubjectConfirmationData NotOnOrAfter: keep ``assertion_id`` in
     the replay cache at least until then plus the clock skew.
@@ -54,7 +59,6 @@ class Identity:
     application: str
     assertion_id: str
     not_on_or_after: float
-    name_id: str | None = None
 
 
 class SamlValidator:
@@ -107,8 +111,11 @@ class SamlValidator:
 
         # Only now is the tree known to be what the application signed.
         assertion = document.assertion
-        user_id = checks.single_attribute(assertion, sp.attributes.user, "user")
-        team_id = checks.single_attribute(assertion, sp.attributes.team, "team")
+        try:
+            user_id = checks.single_attribute(assertion, sp.attributes.user, "user")
+            team_id = checks.single_attribute(assertion, sp.attributes.team, "team")
+        except NotAuthorised as error:
+            raise error.about(application=application.name) from None
         if team_id not in application.teams:
             raise NotAuthorised("team_not_bound_to_application").about(
                 application=application.name, team=team_id, user=source_identity(user_id))
@@ -122,7 +129,6 @@ class SamlValidator:
             application=application.name,
             assertion_id=assertion_id,
             not_on_or_after=not_on_or_after,
-            name_id=checks.name_id_of(assertion),
         )
 
     def _settings_for(self, application: IdpApplication) -> OneLogin_Saml2_Settings:

@@ -29,7 +29,7 @@ from broker.local.idp import (
     encode,
 )
 from tests.adversarial import forge
-from tests.adversarial.conftest import assert_refused
+from tests.adversarial.conftest import assert_refused, log_lines
 from tests.functional.conftest import ACS_URL, ENTITY_ID, Landscape, acs_event, get_event
 
 SKEW = 60  # ServiceProvider.clock_skew_seconds of the landscape
@@ -361,13 +361,31 @@ CONTENT_ATTACKS = [
     attack("userid-missing", 401, "user_attribute_missing",
            posted(lambda f: f.xml(attributes={"userid": None}))),
     attack("userid-empty", 401, "user_attribute_empty", posted(lambda f: f.xml(user=""))),
-    attack("userid-whitespace", 401, "user_attribute_empty", posted(lambda f: f.xml(user=" \n\t"))),
     attack("userid-duplicated", 401, "user_attribute_repeated",
            posted(lambda f: f.xml(before_sign=with_second_attribute("userid", forge.EVIL_USER)))),
     attack("userid-multi-valued", 401, "user_attribute_multi_valued",
            posted(lambda f: f.xml(attributes={"userid": ["user1", forge.EVIL_USER]}))),
     attack("userid-with-markup", 401, "schema_invalid",
            posted(lambda f: f.xml(before_sign=with_markup_in("userid")))),
+]
+
+# Signed by the real application, but each reads as user1 or team1 (str.strip() made it so).
+IDENTITY_ATTACKS = [
+    *(
+        attack(f"userid-{name}", 403, f"user_attribute_{problem}",
+               posted(lambda f, user=user: f.xml(user=user)))
+        for name, user, problem in (
+            ("whitespace-only", " \n\t", "padded"), ("trailing-space", "user1 ", "padded"),
+            ("leading-nbsp", "\u00a0user1", "padded"), ("trailing-newline", "user1\n", "padded"),
+            ("trailing-em-space", "user1\u2003", "padded"),
+            ("zero-width-space", "user\u200b1", "invisible_character"),
+            ("bidi-override", "\u202euser1", "invisible_character"),
+        )
+    ),
+    attack("teamid-trailing-space", 403, "team_attribute_padded", posted(lambda f: f.xml(team="team1 "))),
+    attack("teamid-leading-newline", 403, "team_attribute_padded", posted(lambda f: f.xml(team="\nteam1"))),
+    attack("teamid-byte-order-mark", 403, "team_attribute_invisible_character",
+           posted(lambda f: f.xml(team="\ufeffteam1"))),
 ]
 
 DTD_ATTACKS = [
@@ -444,6 +462,19 @@ def test_attack_is_refused_and_creates_nothing(
     assert hub.replay_items() == 0
 
 
+@pytest.mark.parametrize(("make", "status", "reason"), IDENTITY_ATTACKS)
+def test_signed_id_that_reads_like_another_is_refused_and_creates_nothing(
+    hub: Landscape, stranger: SamlIdentityProvider, broker_log: pytest.LogCaptureFixture,
+    make: Forge, status: int, reason: str,
+) -> None:
+    event = make(Forger(hub, stranger, time.time()))
+    assert_refused(hub, hub.invoke(event), broker_log, status=status, reason=reason,
+                   text="cannot tell it apart")
+    assert hub.replay_items() == 0
+    (line,) = [line for line in log_lines(broker_log) if line.get("message") == "sign-in refused"]
+    assert line["application"] == "studio-team1" and "user" not in line and "team" not in line
+
+
 def test_the_corpus_ids_are_unique() -> None:
-    ids = [case.id for case in CORPUS]
+    ids = [case.id for case in [*CORPUS, *IDENTITY_ATTACKS]]
     assert len(ids) == len(set(ids))
