@@ -6,7 +6,8 @@ signed in, and it names the team and the person's profile there (``Team`` and
 ``Profile`` tags), so the broker-access role's policy can bind every call to
 that one profile. That is why credentials are cached per (account, role, user,
 team) and never shared between people: a shared session would make one
-person's actions look like another's.
+person's actions look like another's. The botocore clients are shared: each
+call is signed with its person's credentials (:class:`broker.aws.ActingClient`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from broker.aws import AwsClients
+from broker.aws import ActingClient, AwsClients, session_credentials
 from broker.config import Team
 from broker.exceptions import SpokeFailure
 from broker.profile_name import profile_name_for
@@ -78,12 +80,16 @@ def tag_value(value: str) -> str:
 
 @dataclass(frozen=True)
 class _Session:
-    credentials: dict[str, str] = field(repr=False)
+    credentials: Credentials = field(repr=False)
     refresh_at: float
 
 
 class SpokeSessions:
-    """Per-person AssumeRole sessions into spoke accounts, cached per container."""
+    """Per-person AssumeRole sessions into spoke accounts, cached per container.
+
+    Only the credentials are kept per person (about a kilobyte each); the
+    clients that use them are shared per (service, region), see :mod:`broker.aws`.
+    """
 
     def __init__(
         self,
@@ -99,35 +105,32 @@ class SpokeSessions:
         self._sessions: OrderedDict[CacheKey, _Session] = OrderedDict()
         self._lock = threading.Lock()
 
-    def client(self, team: Team, service: str, user_id: str) -> Any:
+    def client(self, team: Team, service: str, user_id: str) -> ActingClient:
         """A ``service`` client in the team's spoke account and region, acting as ``user_id``."""
         if not user_id:
             raise ValueError("a spoke session needs a user id")
         key: CacheKey = (team.account_id, team.broker_role_arn, user_id, team.id)
         with self._lock:
             credentials = self._fresh(key)
-            if credentials is not None:
-                return self._clients.with_credentials(service, team.region, credentials)
-        # AssumeRole outside the lock: one slow spoke must not stall other sign-ins.
-        session = self._assume_role(team, user_id)
-        with self._lock:
-            credentials = self._fresh(key)
-            if credentials is None:  # else another thread won the race; ours goes unused
-                self._store(key, session)
-                credentials = session.credentials
-            return self._clients.with_credentials(service, team.region, credentials)
+        if credentials is None:
+            # AssumeRole outside the lock: one slow spoke must not stall other sign-ins.
+            session = self._assume_role(team, user_id)
+            with self._lock:
+                credentials = self._fresh(key)
+                if credentials is None:  # else another thread won the race; ours goes unused
+                    self._store(key, session)
+                    credentials = session.credentials
+        return self._clients.acting(service, team.region, credentials)
 
     def clear(self) -> None:
-        """Drop every cached session and its clients (tests, or a forced refresh)."""
+        """Drop every cached session (tests, or a forced refresh)."""
         with self._lock:
-            for session in self._sessions.values():
-                self._clients.forget(session.credentials["AccessKeyId"])
             self._sessions.clear()
 
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def _fresh(self, key: CacheKey) -> dict[str, str] | None:
+    def _fresh(self, key: CacheKey) -> Credentials | None:
         session = self._sessions.get(key)
         if session is None or self._clock() >= session.refresh_at:
             return None
@@ -135,13 +138,10 @@ class SpokeSessions:
         return session.credentials
 
     def _store(self, key: CacheKey, session: _Session) -> None:
-        stale = self._sessions.pop(key, None)
-        if stale is not None:
-            self._clients.forget(stale.credentials["AccessKeyId"])
+        self._sessions.pop(key, None)
         self._sessions[key] = session
         while len(self._sessions) > self._max_cached:
-            _, evicted = self._sessions.popitem(last=False)
-            self._clients.forget(evicted.credentials["AccessKeyId"])
+            self._sessions.popitem(last=False)
 
     def _assume_role(self, team: Team, user_id: str) -> _Session:
         identity = source_identity(user_id)
@@ -170,11 +170,8 @@ class SpokeSessions:
             raise SpokeFailure(reason=f"assume_role_failed:{type(exc).__name__}") from exc
         issued = response["Credentials"]
         return _Session(
-            credentials={
-                "AccessKeyId": issued["AccessKeyId"],
-                "SecretAccessKey": issued["SecretAccessKey"],
-                "SessionToken": issued["SessionToken"],
-            },
+            credentials=session_credentials(
+                issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]),
             refresh_at=issued["Expiration"].timestamp() - self._margin,
         )
 

@@ -18,7 +18,7 @@ from broker.local.bench.report import format_table, percentile
 from broker.local.bench.runner import BenchOptions, run_bench
 
 TINY = BenchOptions(logins=4, users=2, teams=2, table_size=30, accounts=5, compare_logins=4,
-                    cold_starts=1, floor_repeats=3)
+                    cold_starts=1, floor_repeats=3, people=40)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +71,20 @@ def test_report_structure_is_complete_and_json_serialisable(report: dict[str, An
     assert report["table_size"]["large"]["teams"] == TINY.table_size
     assert report["table_size"]["large"]["applications"] == TINY.table_size
     assert report["floor"]["python3_saml_raw_cpu_ms"] > 0
-    assert len(report["targets"]) == 7
+    assert len(report["targets"]) == 8
     assert all(isinstance(target["met"], bool) for target in report["targets"])
     json.dumps(report)
     table = format_table(report)
     assert "warm login" in table and "dynamodb.PutItem" in table and "Targets" in table
+
+
+@pytest.mark.slow
+def test_memory_figure_counts_people_and_clients(report: dict[str, Any]) -> None:
+    memory = report["memory"]
+    assert (memory["baseline_people"], memory["people"]) == (10, TINY.people)
+    # one STS client (hub) and one shared SageMaker client, whatever the number of people
+    assert memory["clients_baseline"] == memory["clients_after"] == 2
+    assert memory["rss_after_mb"] > 0 and "Memory of one container" in format_table(report)
 
 
 def test_percentile_is_nearest_rank() -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -102,7 +102,8 @@ def sessions(clients: AwsClients, clock: Clock) -> SpokeSessions:
 
 
 def access_key(client: Any) -> str:
-    return client._request_signer._credentials.access_key
+    """The access key the (shared) client signs this person's calls with."""
+    return client.credentials.access_key
 
 
 def test_client_lands_in_the_spoke_account_and_region_as_the_person(
@@ -154,7 +155,7 @@ def test_credentials_are_reused_for_the_same_person_and_team(
     sts = sessions.client(TEAM, "sts", "alice")
 
     assert len(recorder.assume_role_params) == 1
-    assert second is first
+    assert second.credentials is first.credentials
     assert access_key(sts) == access_key(first)
 
 
@@ -163,15 +164,15 @@ def test_credentials_are_refreshed_at_expiry_minus_margin(
 ) -> None:
     first = sessions.client(TEAM, "sagemaker", "alice")
     clock.now += DURATION - MARGIN - 5
-    assert sessions.client(TEAM, "sagemaker", "alice") is first
+    assert sessions.client(TEAM, "sagemaker", "alice").credentials is first.credentials
 
     clock.now += 10
     second = sessions.client(TEAM, "sagemaker", "alice")
 
     assert len(recorder.assume_role_params) == 2
     assert access_key(second) != access_key(first)
-    # The old session's clients were dropped from the client cache.
-    assert all(key[2] != access_key(first) for key in clients._clients)
+    # One shared SageMaker client and the hub's STS client, whatever the sessions.
+    assert clients.client_count() == 2
     assert len(sessions) == 1
 
 
@@ -206,7 +207,7 @@ def test_cache_is_a_bounded_lru(clients: AwsClients, clock: Clock, recorder: Rec
     sessions.client(TEAM, "sts", "carol")  # evicts bob
 
     assert len(sessions) == 2
-    assert sessions.client(TEAM, "sts", "alice") is alice
+    assert sessions.client(TEAM, "sts", "alice").credentials is alice.credentials
     assert len(recorder.assume_role_params) == 3
     sessions.client(TEAM, "sts", "bob")
     assert len(recorder.assume_role_params) == 4
@@ -229,7 +230,7 @@ def test_concurrent_first_calls_end_with_one_session(
         thread.join()
 
     assert len(results) == 6
-    assert all(client is results[0] for client in results)
+    assert all(client.credentials is results[0].credentials for client in results)
     assert len(sessions) == 1
 
 
@@ -354,3 +355,70 @@ def test_the_profile_tag_names_the_profile_the_broker_uses(
     profiles = [{t["Key"]: t["Value"] for t in p["Tags"]}["Profile"] for p in recorder.assume_role_params]
     assert profiles == [profile_name_for("alice@example.com", "team-a"),
                         profile_name_for("alice@example.com", "team-b")]
+
+
+def signed_key(request: Any) -> str:
+    """The access key id in a SigV4 Authorization header."""
+    authorization = request.headers["Authorization"]
+    authorization = authorization.decode() if isinstance(authorization, bytes) else authorization
+    return authorization.split("Credential=", 1)[1].split("/", 1)[0]
+
+
+def test_clients_do_not_grow_with_people_and_each_call_is_signed_as_its_person(
+    sessions: SpokeSessions, clients: AwsClients
+) -> None:
+    signed: list[str] = []
+    clients.register("before-send.sts.GetCallerIdentity",
+                     lambda request, **_: signed.append(signed_key(request)))
+    people = [f"person{n}" for n in range(40)]
+    sessions.client(TEAM, "sts", "warm-up").get_caller_identity()
+    made = clients.client_count()
+
+    for person in people:
+        sts = sessions.client(TEAM, "sts", person)
+        assert sts.get_caller_identity()["Arn"].endswith(f"/{person}")
+        assert signed[-1] == access_key(sts)
+
+    assert clients.client_count() == made == 2  # hub STS (AssumeRole) + one shared spoke STS
+    assert len(set(signed)) == len(people) + 1
+
+
+def test_a_shared_client_signs_nothing_without_a_person(sessions: SpokeSessions) -> None:
+    shared = sessions.client(TEAM, "sts", "alice")._client
+
+    with pytest.raises(NoCredentialsError):
+        shared.get_caller_identity()
+
+
+def test_threads_on_one_shared_client_each_sign_as_their_own_person(
+    sessions: SpokeSessions, clients: AwsClients
+) -> None:
+    people = ["alice", "bob", "carol", "dave"]
+    acting = {person: sessions.client(TEAM, "sts", person) for person in people}
+    barrier = threading.Barrier(len(people))
+    seen: dict[str, list[str]] = {person: [] for person in people}
+
+    def sign_in(person: str) -> None:
+        barrier.wait()
+        for _ in range(5):
+            seen[person].append(acting[person].get_caller_identity()["Arn"].rsplit("/", 1)[1])
+
+    threads = [threading.Thread(target=sign_in, args=(person,)) for person in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert seen == {person: [person] * 5 for person in people}
+    assert clients.client_count() == 2
+
+
+def test_pages_are_signed_as_the_person(sessions: SpokeSessions, clients: AwsClients) -> None:
+    signed: list[str] = []
+    clients.register("before-send.iam.ListRoles",
+                     lambda request, **_: signed.append(signed_key(request)))
+    iam = sessions.client(TEAM, "iam", "alice")
+
+    pages = list(iam.get_paginator("list_roles").paginate())
+
+    assert pages and signed == [access_key(iam)] * len(pages)

@@ -36,6 +36,9 @@ def add_parser(subparsers: Any) -> None:
                         help="warm logins per routing table in the size comparison (default 200)")
     parser.add_argument("--cold-starts", type=_positive, default=3,
                         help="fresh processes for the cold-start measurement (default 3)")
+    parser.add_argument("--people", type=_positive, default=1000,
+                        help="distinct people one container serves in the memory measurement "
+                             "(default 1000)")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.set_defaults(handler=run)
 
@@ -48,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     options = BenchOptions(
         logins=args.logins, users=args.users, teams=args.teams, table_size=args.table_size,
         accounts=args.accounts, concurrency=args.concurrency, compare_logins=args.compare_logins,
-        cold_starts=args.cold_starts,
+        cold_starts=args.cold_starts, people=args.people,
     )
     try:
         report = run_bench(options, progress=lambda line: print(f"bench: {line}", file=sys.stderr))

@@ -5,7 +5,8 @@ Report shape (``--json`` prints it): ``scenarios`` (``warm``, ``first``,
 per login, wall latency percentiles, logins/s, peak RSS), ``floor``
 (python3-saml alone, ``import boto3`` + one client, and the ratios),
 ``table_size`` (the same warm login on a small and on a large routing table),
-``targets`` (the issue's targets, each with the measured value and ``met``).
+``memory`` (RSS of one container after 10 and after ``--people`` distinct
+people, botocore clients made), ``targets`` (the issue's targets, each with the measured value and ``met``).
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def cold_scenario(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, Any]],
-                 cold: dict[str, Any], machine: dict[str, Any], duration_s: float) -> dict[str, Any]:
+                 cold: dict[str, Any], machine: dict[str, Any], duration_s: float,
+                 memory: dict[str, Any]) -> dict[str, Any]:
     """Everything measured, the ratios and the issue's targets."""
     from dataclasses import asdict
 
@@ -128,6 +130,7 @@ def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, An
         "scenarios": {"warm": warm, "first": first, "cold_start": cold_start},
         "floor": floor,
         "table_size": table,
+        "memory": memory,
     }
     report["targets"] = targets(report)
     return report
@@ -139,6 +142,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     first = report["scenarios"]["first"]
     floor = report["floor"]
     table = report["table_size"]
+    memory = report["memory"]
     ratio = floor["warm_cpu_over_python3_saml"]
     first_calls = first["calls_per_login"]
     first_ok = (
@@ -171,6 +175,12 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                      f"({report['scenarios']['cold_start']['latency_ms']['p50']:.0f} ms vs "
                      f"{floor['import_boto3_one_client_wall_ms']:.0f} ms)",
          "met": floor["cold_start_over_import_boto3"] <= 2.0},
+        {"target": f"RSS after {memory['people']:,} distinct people <= 1.1x after "
+                   f"{memory['baseline_people']}",
+         "measured": f"{memory['rss_ratio']:.3f}x ({memory['rss_after_mb']:.1f} MB vs "
+                     f"{memory['rss_baseline_mb']:.1f} MB; clients {memory['clients_baseline']} -> "
+                     f"{memory['clients_after']})",
+         "met": memory["rss_ratio"] <= 1.1},
     ]
 
 
@@ -246,6 +256,17 @@ def format_table(report: dict[str, Any]) -> str:
                      f"{t['load_wall_ms']:7.0f} ms, build {t['build_cpu_ms']:5.1f} ms CPU, "
                      f"login {t['cpu_ms_per_login']:.2f} ms CPU")
     lines.append(f"  login CPU large / small: {table['cpu_ratio_large_over_small']:.3f}x")
+    memory = report["memory"]
+    lines += [
+        "",
+        "Memory of one container as people grow (spoke path, stubbed endpoints)",
+        f"  after {memory['baseline_people']:>6} people: RSS {memory['rss_baseline_mb']:7.1f} MB, "
+        f"botocore clients {memory['clients_baseline']}",
+        f"  after {memory['people']:>6} people: RSS {memory['rss_after_mb']:7.1f} MB, "
+        f"botocore clients {memory['clients_after']}",
+        f"  ratio {memory['rss_ratio']:.3f}x, {memory['kb_per_person']:.1f} KB and "
+        f"{memory['cpu_ms_per_new_person']:.2f} ms CPU per new person",
+    ]
     lines += ["", "Targets"]
     for target in report["targets"]:
         mark = "met    " if target["met"] else "NOT MET"

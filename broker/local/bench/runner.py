@@ -10,7 +10,9 @@ Process layout (2 cores suffice):
   container, running the real handler; worker 0 also runs first logins and
   the routing-table-size comparison;
 - cold-start children (:mod:`.coldstart`): a fresh interpreter per run, for
-  the broker and for the ``import boto3`` + one client floor.
+  the broker and for the ``import boto3`` + one client floor;
+- the memory child (:mod:`.memory`): one fresh container serving ``--people``
+  distinct people, RSS after 10 and after all of them.
 """
 
 from __future__ import annotations
@@ -57,10 +59,11 @@ class BenchOptions:
     compare_logins: int = 200
     cold_starts: int = 3
     floor_repeats: int = 200
+    people: int = 1000
 
     def __post_init__(self) -> None:
         for name in ("logins", "users", "teams", "table_size", "accounts", "concurrency",
-                     "compare_logins", "cold_starts", "floor_repeats"):
+                     "compare_logins", "cold_starts", "floor_repeats", "people"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
@@ -98,9 +101,12 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
             cold = _cold_starts(work, env, routing["small"], idps[teams[0].id], pairs[0], options)
         finally:
             emulator.stop()
+        say(f"memory: {options.people} distinct people in one fresh container (stubbed endpoints)")
+        memory = _memory(work, base_env, options.people)
     from broker.local.bench.report import build_report
 
-    return build_report(options, floor, workers, cold, machine(), time.perf_counter() - started)
+    return build_report(options, floor, workers, cold, machine(), time.perf_counter() - started,
+                        memory)
 
 
 def machine() -> dict[str, Any]:
@@ -262,6 +268,18 @@ def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any],
     result = json.loads(result_file.read_text())
     result["spawned_at"] = spawned
     result["wall_ms"] = (result["answered_at"] - spawned) * 1000
+    return result
+
+
+def _memory(work: Path, env: dict[str, str], people: int) -> dict[str, Any]:
+    result_file = work / "memory-result.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "broker.local.bench.memory", str(people), str(result_file)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        timeout=WORKER_TIMEOUT_SECONDS, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"the memory child failed:\n{completed.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(result_file.read_text())
     return result
 
 
