@@ -1,4 +1,4 @@
-"""``broker routing validate|plan|hub-parameters``: the command line of the routing checks and plan.
+"""``broker routing validate|plan|hub-parameters|add-application``: the routing table's command line.
 
 ``validate`` exit codes: 0 no errors (warnings allowed; with ``--strict`` none
 either), 1 problems, 2 usage (bad arguments, unreadable file). ``plan`` exit
@@ -6,6 +6,7 @@ codes: 0 the plan was shown, 1 the new routing table has errors (listed), 2
 usage (bad arguments, unreadable file, unknown git revision, base table that
 does not load). ``hub-parameters`` exit codes: 0 printed, 1 the table does not
 load or its teams use more than one broker-access role name, 2 usage.
+``add-application`` exit codes: 0 written, 1 refused (nothing written), 2 usage.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ DEFAULT_ROUTING = "routing.yaml"
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register ``broker routing`` with ``validate``, ``plan`` and ``hub-parameters``."""
+    """Register ``broker routing`` with ``validate``, ``plan``, ``hub-parameters`` and ``add-application``."""
     routing = subparsers.add_parser(
         "routing", help="validate routing.yaml and show what a change of it does",
         description="Check the routing table and plan the effect of a change (CI runs the same).")
@@ -64,6 +65,22 @@ def add_parser(subparsers: Any) -> None:
                "broker-access role name, 2 usage")
     hub.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
     hub.set_defaults(handler=run_hub_parameters)
+
+    add = commands.add_parser(
+        "add-application", help="put an Identity Center application into routing.yaml from its metadata file",
+        description="Read the IAM Identity Center SAML metadata file of a custom SAML application (console: "
+                    "the application's page, 'IAM Identity Center SAML metadata file') and add its issuer "
+                    "and signing certificate to routing.yaml, comments and layout kept. An issuer already "
+                    "in the table gets the new certificate beside its old one (a certificate rotation). "
+                    "The edited table must pass the loader's checks, or nothing is written.",
+        epilog="exit codes: 0 written, 1 the metadata or the edit is refused (nothing written), 2 usage. "
+               "Then: broker routing validate, broker routing plan --base origin/main, a pull request.")
+    add.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    add.add_argument("--metadata", metavar="FILE", required=True, help="the application's metadata XML")
+    add.add_argument("--name", metavar="NAME", help="the application's name in routing.yaml (new ones)")
+    add.add_argument("--team", metavar="TEAM", action="append", default=[], dest="teams",
+                     help="a team this application routes to (new ones; repeatable)")
+    add.set_defaults(handler=run_add_application)
 
 
 def _registry_argument(parser: argparse.ArgumentParser) -> None:
@@ -183,4 +200,30 @@ def run_hub_parameters(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 1
     print(parameter_overrides(parameters))
+    return 0
+
+
+def run_add_application(args: argparse.Namespace) -> int:
+    """``broker routing add-application``; returns the exit code."""
+    from broker.exceptions import ConfigurationError
+    from broker.ops.idp_metadata import read_idp_metadata
+    from broker.ops.routing_edit import add_application
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"broker routing add-application: cannot read {args.file}: {error}", file=sys.stderr)
+        return 2
+    try:
+        edit = add_application(text, args.file, read_idp_metadata(args.metadata),
+                               name=args.name, teams=args.teams)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    path.write_text(edit.text, encoding="utf-8")
+    print(f"{args.file}: {edit.summary}")
+    print(f"next: broker routing validate {args.file}; broker routing plan --base origin/main; "
+          "open a pull request")
     return 0
