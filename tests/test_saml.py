@@ -271,6 +271,27 @@ def test_subject_confirmation_must_be_bearer(validator: SamlValidator, idp: Saml
              "subject_confirmation_not_bearer")
 
 
+def in_response_to(where: str) -> Callable[[etree._Element], None]:
+    def answer(response: etree._Element) -> None:
+        if where in ("response", "both"):
+            response.set("InResponseTo", "_request-" + MARK)
+        if where in ("subject-confirmation", "both"):
+            response.find(f".//{q('SubjectConfirmationData')}").set("InResponseTo", "_request-" + MARK)
+
+    return answer
+
+
+@pytest.mark.parametrize("where", ["response", "subject-confirmation", "both"])
+@pytest.mark.parametrize("sign", ["assertion", "response"])
+def test_in_response_to_is_refused_sign_in_is_idp_initiated_only(
+    validator: SamlValidator, idp: SamlIdentityProvider, where: str, sign: str
+) -> None:
+    """Signed as it is: the broker never sent an AuthnRequest, so nothing answers one of ours."""
+    xml = build(idp, sign=sign, before_sign=in_response_to(where))
+    assert "InResponseTo=" in xml
+    rejected(validator, xml, SignInRejected, "in_response_to_unsolicited")
+
+
 # --- algorithms and signatures ---------------------------------------------------
 
 

@@ -103,6 +103,19 @@ def bearer_confirmation(assertion: etree._Element, sp: ServiceProvider) -> etree
     return data[0]
 
 
+def check_unsolicited(document: ResponseDocument, confirmation_data: etree._Element) -> None:
+    """No InResponseTo on the Response or the bearer SubjectConfirmationData.
+
+    Sign-in is IdP-initiated only: the broker never sends an AuthnRequest, so
+    a response "in response to" one answers a request someone else made (for
+    another service provider, or an attacker's), and python3-saml checks
+    InResponseTo only against a request id it is given.
+    """
+    for element in (document.root, confirmation_data):
+        if element.get("InResponseTo") is not None:
+            raise SignInRejected("in_response_to_unsolicited")
+
+
 def check_times(
     document: ResponseDocument,
     confirmation_data: etree._Element,

@@ -7,7 +7,8 @@ Order of work, cheapest and least trusting first:
 2. read the outer shape: Status Success, exactly one plain Assertion, one
    issuer shared by Response and Assertion, naming a configured application;
 3. our exact checks on that tree (Destination, Audience, bearer Recipient,
-   every time on the injected clock with our skew), and the signature
+   no InResponseTo: IdP-initiated only, every time on the injected clock
+   with our skew), and the signature
    profile (one Reference to its parent, c14n and enveloped transforms only,
    allowlisted algorithms: xmlsec never runs an attacker's XSLT);
 4. python3-saml strict validation of the same tree with only that
@@ -103,6 +104,7 @@ class SamlValidator:
         checks.check_destination(document, sp)
         checks.check_audience(document.assertion, sp)
         confirmation = checks.bearer_confirmation(document.assertion, sp)
+        checks.check_unsolicited(document, confirmation)
         not_on_or_after = checks.check_times(document, confirmation, sp, self.clock())
 
         # Before xmlsec sees it: xmlsec runs Reference transforms before it checks the signature.

@@ -169,6 +169,15 @@ def subject_not_before(seconds_ahead: float) -> Callable[[etree._Element], None]
     return add
 
 
+def in_response_to(where: str) -> Callable[[etree._Element], None]:
+    """An answer to an AuthnRequest the broker never sent (signed by the genuine key)."""
+
+    def answer(response: etree._Element) -> None:
+        response.find(where).set("InResponseTo", "_request-of-another-sp")
+
+    return answer
+
+
 def xinclude_in_user(f: Forger) -> str:
     root = forge.tree(f.xml())
     (value,) = forge.attribute_values(forge.assertion_of(root), "userid")
@@ -259,6 +268,12 @@ SIGNATURE_ATTACKS = [
            posted(lambda f: forge.comment_split(f.xml(team="team1-evil"), "teamid", "team1-evil", 5))),
     attack("comment-injection-in-teamid-suffix", 403, "team_not_bound_to_application",
            posted(lambda f: forge.comment_split(f.xml(team="evil-team1"), "teamid", "evil-team1", 5))),
+    *(
+        attack(f"in-response-to-on-{name}", 401, "in_response_to_unsolicited",
+               posted(lambda f, where=where: f.xml(before_sign=in_response_to(where))))
+        for name, where in (("response", "."),
+                            ("subject-confirmation-data", f".//{{{SAML}}}SubjectConfirmationData"))
+    ),
     attack("rsa-sha1-signature", 401, "deprecated_algorithm",
            posted(lambda f: f.xml(signature_algorithm="sha1"))),
     attack("sha1-digest", 401, "deprecated_algorithm", posted(lambda f: f.xml(digest_algorithm="sha1"))),
