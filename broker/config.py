@@ -146,6 +146,7 @@ class RoutingTable:
     service_provider: ServiceProvider
     applications: Mapping[str, IdpApplication]  # by issuer
     teams: Mapping[str, Team]  # by team id
+    spoke_access: SpokeAccess = SpokeAccess()  # the table-wide defaults, before any team's override
 
     def team(self, team_id: str) -> Team | None:
         """The team with this exact id, if any."""

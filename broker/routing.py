@@ -371,6 +371,12 @@ def certificate_problem(pem: str, now: datetime | None) -> str | None:
         subject = certificate.subject.rfc4514_string()
         return (f"certificate {subject} expired on {not_after:%Y-%m-%d %H:%M} UTC; "
                 "paste the application's current certificate from Identity Center")
+    if now is not None and certificate.not_valid_before_utc > now:
+        subject = certificate.subject.rfc4514_string()
+        return (f"certificate {subject} is not valid before {certificate.not_valid_before_utc:%Y-%m-%d %H:%M}"
+                " UTC (its notBefore): Identity Center dates a certificate from when it is made, so this "
+                "is not the application's certificate or it was made on a wrong clock; paste the "
+                "certificate from the application's metadata")
     return None
 
 
@@ -387,7 +393,42 @@ def _certificate_facts(pem: str) -> tuple[str | None, datetime | None, Any]:
         certificate = x509.load_pem_x509_certificate(pem.strip().encode("ascii"))
     except (ValueError, UnicodeEncodeError):
         return f"not a valid PEM X.509 certificate ({hint})", None, None
+    # Judged at run time too: a weak key must not be trusted even if CI was skipped.
+    weak = _weak_key(certificate)
+    if weak:
+        return (f"certificate {certificate.subject.rfc4514_string()} has a signing key the broker "
+                f"refuses ({weak}): only RSA keys of at least {MIN_RSA_BITS} bits and EC keys on "
+                "P-256, P-384 or P-521 are trusted; make a new certificate for the application in "
+                "Identity Center"), None, None
     return None, certificate.not_valid_after_utc, certificate
+
+
+MIN_RSA_BITS = 2048
+_EC_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def _weak_key(certificate: Any) -> str | None:
+    """What is wrong with the certificate's key (``RSA 1024-bit``), or ``None`` when it is strong.
+
+    RSA below 2048 bits and EC below P-256 fall short of NIST SP 800-57's 112-bit
+    floor; DSA and the EdDSA curves cannot make the signatures the broker
+    accepts (its signature profile allows RSA and ECDSA only).
+    """
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+
+    try:
+        key = certificate.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return "a key type the broker cannot read"
+    if isinstance(key, rsa.RSAPublicKey):
+        return None if key.key_size >= MIN_RSA_BITS else f"RSA {key.key_size}-bit"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        name = key.curve.name
+        return None if name in _EC_CURVES else f"EC {name}"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size}-bit"
+    return type(key).__name__.removesuffix("PublicKey").lstrip("_")
 
 
 # --- typed objects -----------------------------------------------------------------------------
@@ -421,6 +462,7 @@ def build_routing_table(document: YamlDocument) -> RoutingTable:
         service_provider=service_provider,
         applications=MappingProxyType(applications),
         teams=MappingProxyType(teams),
+        spoke_access=shared_access,
     )
 
 

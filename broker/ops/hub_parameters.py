@@ -34,6 +34,8 @@ def hub_parameters(table: RoutingTable) -> dict[str, str]:
     users: dict[str, list[str]] = {}
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         users.setdefault(team.spoke_access.role_name, []).append(team.id)
+    if not users:  # the bootstrap state (no team yet): the table-wide name is the one to trust
+        users[table.spoke_access.role_name] = []
     if len(users) != 1:
         listing = "; ".join(f"{name}: {', '.join(teams)}" for name, teams in sorted(users.items()))
         raise ConfigurationError([
