@@ -22,6 +22,8 @@ from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
 
 # https://{api-id}.execute-api.{region}.amazonaws.com[.cn]/... (API Gateway's default endpoint)
+# `broker init`'s placeholder (RFC 6761's reserved .invalid): the hub is to report its own URL.
+_PENDING = re.compile(r"^https://[^/]+\.invalid(/|$)")
 _EXECUTE_API = re.compile(r"^https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?(/|$)")
 
 
@@ -46,7 +48,7 @@ def hub_parameters(table: RoutingTable) -> dict[str, str]:
     return {
         "BrokerAccessRoleName": next(iter(users)),
         "SamlEntityId": table.service_provider.entity_id,
-        "CustomAcsUrl": "" if _EXECUTE_API.match(acs_url) else acs_url,
+        "CustomAcsUrl": "" if _EXECUTE_API.match(acs_url) or _PENDING.match(acs_url) else acs_url,
     }
 
 
