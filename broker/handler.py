@@ -23,6 +23,7 @@ from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from broker import pages
+from broker.aws import CONNECT_TIMEOUT_SECONDS
 from broker.config import RoutingTable
 from broker.exceptions import (
     BrokerError,
@@ -40,7 +41,9 @@ SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
 HOLDING_RETRY_SECONDS = 3
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
-DEADLINE_MARGIN_SECONDS = 1.0
+# An AWS attempt's read timeout ends by the deadline, its connect timeout may not:
+# the margin covers one connect timeout and the writing of the answer.
+DEADLINE_MARGIN_SECONDS = CONNECT_TIMEOUT_SECONDS + 1.0
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 # RelayState is not signed: the only form accepted is a Studio landing hint (the
 # LandingUri grammar, path segments of safe characters, none starting with a dot).

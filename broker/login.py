@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from broker.aws import within_deadline
 from broker.config import RoutingTable, Team
 from broker.exceptions import (
     BrokerError,
@@ -98,17 +99,20 @@ class LoginService:
 
         ``source_ip`` is the client address API Gateway saw (never a header the
         client can set); it matters only for teams with ``allowed_source_cidrs``.
-        ``deadline`` (``time.monotonic()`` scale) is when the answer must be out: a
-        new profile is waited for only while presign still fits before it.
+        ``deadline`` (``time.monotonic()`` scale) is when the answer must be out: it
+        bounds every AWS call (:func:`broker.aws.within_deadline`), and a new profile
+        is waited for only while presign still fits before it.
         """
         identity = self.validator.validate(saml_response)
         try:
             team = self._routable_team(identity.team_id, source_ip)
-            # Only a verified assertion for a live team consumes its id: a refused
-            # sign-in writes nothing anywhere.
-            self.replay.remember(identity.issuer, identity.assertion_id, identity.not_on_or_after)
-            return self._land(identity.user_id, team, attempt=0,
-                              wait_seconds=self._wait_within(None, deadline))
+            with within_deadline(deadline):
+                # Only a verified assertion for a live team consumes its id: a refused
+                # sign-in writes nothing anywhere.
+                self.replay.remember(
+                    identity.issuer, identity.assertion_id, identity.not_on_or_after)
+                return self._land(identity.user_id, team, attempt=0,
+                                  wait_seconds=self._wait_within(None, deadline))
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
                         user=source_identity(identity.user_id))
@@ -118,13 +122,15 @@ class LoginService:
         self, token: str, source_ip: str | None = None, *, deadline: float | None = None
     ) -> LoginResult:
         """Continue a sign-in from the holding page (single-use continuation token)."""
-        payload = self.continuations.redeem(token)
+        with within_deadline(deadline):
+            payload = self.continuations.redeem(token)
         user_id, team_id = str(payload["user"]), str(payload["team"])
         attempt = int(str(payload["attempt"]))
         try:
             team = self._routable_team(team_id, source_ip)
-            return self._land(user_id, team, attempt=attempt + 1,
-                              wait_seconds=self._wait_within(self.resume_wait_seconds, deadline))
+            with within_deadline(deadline):
+                return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self._wait_within(
+                    self.resume_wait_seconds, deadline))
         except BrokerError as error:
             error.about(team=team_id, user=source_identity(user_id))
             raise

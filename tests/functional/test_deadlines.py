@@ -1,0 +1,114 @@
+"""A dependency that accepts connections and never answers: the broker's own page, in time.
+
+A local TCP server that accepts and never says a word stands in for the hub's
+DynamoDB table, the spoke's STS or the spoke's SageMaker. With a Lambda
+context that has little time left, the handler must answer its own 502/503
+page with a reference and a log line before the Lambda's timeout (botocore
+alone would wait 5 attempts x 8 s), and leave nothing half-made.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from broker import handler
+from broker.aws import DeadlineExceeded, within_deadline
+from tests.functional.conftest import LambdaContext, Landscape, acs_event
+
+DEADLINE_SECONDS = 2.0
+LAMBDA_SECONDS = DEADLINE_SECONDS + handler.DEADLINE_MARGIN_SECONDS
+
+
+@dataclass(frozen=True)
+class ShortLivedContext(LambdaContext):
+    """A Lambda context whose invocation ends ``LAMBDA_SECONDS`` after it is made."""
+
+    ends_at: float = 0.0
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.ends_at - time.monotonic()) * 1000)
+
+
+class SilentServer:
+    """Accepts TCP connections and never answers."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._held: list[socket.socket] = []
+        self._stopped = threading.Event()
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._socket.settimeout(0.1)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._held.append(self._socket.accept()[0])
+            except TimeoutError:
+                continue
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self._socket.close()
+
+
+@pytest.fixture
+def silent() -> Iterator[SilentServer]:
+    server = SilentServer()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize(("service", "status", "reason"), [
+    ("DYNAMODB", 503, "replay_cache_unavailable:ReadTimeoutError"),
+    ("STS", 502, "assume_role_failed:ReadTimeoutError"),
+    ("SAGEMAKER", 502, "describe_profile_failed:ReadTimeoutError"),
+])
+def test_a_silent_dependency_gets_the_brokers_page_within_the_deadline(
+    landscape: Landscape, silent: SilentServer, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, service: str, status: int, reason: str,
+) -> None:
+    monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", silent.url)
+    body = urllib.parse.urlencode({"SAMLResponse": landscape.saml_response("user1", "team1")})
+
+    started = time.monotonic()
+    context = ShortLivedContext(ends_at=started + LAMBDA_SECONDS)
+    response = handler.lambda_handler(acs_event(body), context)
+    elapsed = time.monotonic() - started
+
+    assert response["statusCode"] == status, response["body"]
+    assert "Reference:" in response["body"]
+    assert DEADLINE_SECONDS - 0.5 < elapsed < DEADLINE_SECONDS + 0.75  # Lambda ends at +2 s
+    assert silent.connections == 1  # no retry that could not have finished in time
+    assert [getattr(record, "reason", None) for record in caplog.records
+            if record.getMessage() == "sign-in refused"] == [reason]
+    monkeypatch.delenv(f"AWS_ENDPOINT_URL_{service}")
+    assert landscape.calls["CreateUserProfile"] == 0
+    assert landscape.calls["CreatePresignedDomainUrl"] == 0
+    assert landscape.all_profiles() == []
+
+
+def test_no_attempt_starts_after_the_deadline(
+    landscape: Landscape, silent: SilentServer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", silent.url)
+    dynamodb = landscape.clients.hub("dynamodb", "us-east-1")
+
+    with within_deadline(time.monotonic() - 1), pytest.raises(DeadlineExceeded):
+        dynamodb.describe_table(TableName="any")
+    assert silent.connections == 0
