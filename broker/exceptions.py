@@ -116,8 +116,9 @@ class SpokeFailure(BrokerError):
     status = 502
     title = "Studio unavailable"
     public_message = (
-        "The broker could not reach your team's Studio account. "
-        "Try again in a minute; if it persists, contact the platform team with the reference below."
+        "The broker could not reach your team's Studio account. Wait a minute, then open "
+        "Studio again from your SSO portal (reloading this page cannot work: a sign-in is used "
+        "once). If it keeps failing, contact the platform team with the reference below."
     )
 
 
@@ -138,8 +139,9 @@ class BrokerUnavailable(BrokerError):
     status = 503
     title = "Temporarily unavailable"
     public_message = (
-        "The sign-in service is temporarily unavailable. Try again in a minute; "
-        "if it persists, contact the platform team with the reference below."
+        "The sign-in service is temporarily unavailable. Wait a minute, then open Studio again "
+        "from your SSO portal (reloading this page cannot work: a sign-in is used once). "
+        "If it keeps failing, contact the platform team with the reference below."
     )
 
 

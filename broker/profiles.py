@@ -25,6 +25,11 @@ from broker.spokes import SpokeSessions, tag_value
 
 _WAITING_STATES = frozenset({"Pending", "Updating"})
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
+# What a presign refusal says about the profile itself: gone, or no longer InService
+# (SageMaker answers ValidationException for a profile in another state). Anything
+# else (throttling, a 5xx, a timeout) says nothing about it: the profile stays known,
+# so the next sign-in does not add a describe to a spoke that is already struggling.
+_PROFILE_NOT_USABLE_CODES = _NOT_FOUND_CODES | {"ValidationException"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ class ProfileService:
         return ProfileStatus(profile, ready=True)
 
     def presigned_url(self, team: Team, user_id: str, profile: ProfileRef) -> str:
-        """CreatePresignedDomainUrl for a ready profile; forgets it when the spoke says it is gone."""
+        """CreatePresignedDomainUrl for a ready profile; forgets it when the spoke says it is gone
+        or not InService, never on throttling or an outage."""
         params: dict[str, Any] = {
             "DomainId": profile.domain_id,
             "UserProfileName": profile.name,
@@ -113,8 +119,9 @@ class ProfileService:
             return self._sagemaker(team, user_id).create_presigned_domain_url(**params)[
                 "AuthorizedUrl"]
         except ClientError as error:
-            self.forget(profile)
             code = _code(error)
+            if code in _PROFILE_NOT_USABLE_CODES:
+                self.forget(profile)
             if code in _NOT_FOUND_CODES:
                 raise ProfileGone("profile_gone_at_presign") from error
             raise SpokeFailure(f"presign_failed:{code}") from error

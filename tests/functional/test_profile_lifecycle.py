@@ -212,3 +212,20 @@ def test_a_short_lambda_deadline_answers_the_holding_page_instead_of_timing_out(
     assert response["statusCode"] == 202, response["body"]
     assert time.monotonic() - started < 2.5
     _cookie(response)  # a continuation was issued, the assertion is not wasted
+
+
+def test_a_failure_page_sends_the_person_to_the_portal_because_a_reload_cannot_work(
+    landscape: Landscape,
+) -> None:
+    _fail(landscape, "AssumeRole", "AccessDenied", 403, times=1)
+    saml_response = landscape.saml_response("user1", "team1")
+
+    failed = landscape.post_acs(saml_response)
+    reloaded = landscape.post_acs(saml_response)  # what a browser's reload re-posts
+
+    assert failed["statusCode"] == 502
+    assert "open Studio again from your SSO portal" in failed["body"]
+    assert "reloading this page cannot work" in failed["body"]
+    assert "Try again in a minute" not in failed["body"]
+    assert reloaded["statusCode"] == 401  # the assertion was used by the failed sign-in
+    assert landscape.sign_in("user1", "team1")["statusCode"] == 302  # a new one from the portal
