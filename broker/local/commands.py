@@ -69,6 +69,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from broker.exceptions import ConfigurationError
+    from broker.local.devidp import LOCAL_ROUTING_NAME
     from broker.local.stack import LocalStack, StackOptions, StackStartError, quiet_http_logs
 
     quiet_http_logs()
@@ -95,6 +96,9 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"broker serve: cannot start: {error}", file=sys.stderr)
             return 1
         try:
+            routing = Path(args.state_dir) / LOCAL_ROUTING_NAME
+            out(f"Check it: broker doctor --routing {routing} --accounts {args.accounts} "
+                f"--aws-endpoint {stack.emulator_url}")
             out(f"\nOpen {stack.portal_url}   (Ctrl-C stops everything)\n")
             while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
                 pass

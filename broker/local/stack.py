@@ -14,6 +14,7 @@ fake credentials set in this process's environment (restored on stop).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -50,6 +51,7 @@ BROKER_PATHS = ("/saml/", "/health")
 # The emulator's default credentials are the hub account's; the hub table lives here.
 HUB_ACCOUNT_ID = "123456789012"
 HUB_REGION = "us-east-1"
+HUB_STACK_NAME = "studio-broker"  # broker doctor's default --stack-name
 # The role AWS Organizations creates in every member account; the emulator lets anyone assume it.
 ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
 Log = Callable[[str], None]
@@ -263,13 +265,37 @@ class LocalStack:
         self.log(f"rollout: {len(summary.results)} stack instances ready, {changed} changed "
                  f"({time.perf_counter() - started:.1f} s)")
         create_table(boto3.client("dynamodb", region_name=HUB_REGION), self.options.table_name)
-        self.log(f"hub {HUB_ACCOUNT_ID}: table {self.options.table_name} ready")
+        self._hub_stack(registry)
+        self.log(f"hub {HUB_ACCOUNT_ID}: table {self.options.table_name} and stack {HUB_STACK_NAME} ready")
         hub = boto3.Session(region_name=HUB_REGION)
         spokes = [_spoke_of(hub, registry, team) for team in self.routing.teams.values()]
         for spoke in spokes:
             self.log(f"spoke {spoke.account_id} {spoke.region}: team {spoke.team_id}, "
                      f"domain {spoke.domain_id}, role {spoke.execution_role_arn}")
         return spokes
+
+    def _hub_stack(self, registry: AccountRegistry) -> None:
+        """A stack with the hub's outputs, as ``sam deploy`` of template.yaml leaves them.
+
+        The emulator has no SAM transform, so the broker itself runs in this process;
+        the stack carries what ``broker doctor`` and operators read from the hub.
+        """
+        assert self.routing is not None
+        outputs = {
+            "AcsUrl": self.routing.service_provider.acs_url,
+            "SamlAudience": self.routing.service_provider.entity_id,
+            "BrokerRoleArn": registry.settings.broker_role_arn,
+            "ReplayTableName": self.options.table_name,
+        }
+        template = {
+            "Description": "The local stack's stand-in for the hub stack's outputs (template.yaml)",
+            # A stack needs a resource; one that moto's CloudFormation knows.
+            "Resources": {"Marker": {"Type": "AWS::SSM::Parameter", "Properties": {
+                "Name": "/studio-broker/local-hub", "Type": "String", "Value": "local stand-in"}}},
+            "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+        }
+        boto3.client("cloudformation", region_name=HUB_REGION).create_stack(
+            StackName=HUB_STACK_NAME, TemplateBody=json.dumps(template))
 
     def _install_broker(self) -> None:
         from broker import handler

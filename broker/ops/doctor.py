@@ -158,7 +158,9 @@ def _replay_table(clients: AwsClients, region: str, name: str | None) -> Check:
         if _code(error) != "ResourceNotFoundException":
             raise
         return Check("hub-replay-table", subject, FAIL, "does not exist: every sign-in fails closed (503)",
-                     "deploy the hub again (the table is Retain: if it was deleted by hand, it is re-made)")
+                     "a redeploy does not re-make a table deleted by hand: restore it under the same name "
+                     "from its deletion backup (point-in-time recovery is on), or create it again (key pk, "
+                     "string; TTL on expires_at)")
     if status != "ACTIVE":
         return Check("hub-replay-table", subject, WARN, f"status {status}")
     return Check("hub-replay-table", subject, OK, status)
