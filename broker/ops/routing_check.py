@@ -52,6 +52,8 @@ LOADER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("team-id-duplicate", r"^duplicate team id "),
         ("application-duplicate", r"^duplicate application (name|issuer) "),
         ("certificate-expired", r"^certificate .* expired on "),
+        ("certificate-not-yet-valid", r"^certificate .* is not valid before "),
+        ("certificate-weak-key", r"^certificate .* has a signing key the broker refuses "),
         ("certificate-invalid", r"^(expected exactly one PEM certificate|not a valid PEM X\.509)"),
         ("team-unknown", r"^unknown team "),
         ("team-bound-twice", r" is already bound to application "),

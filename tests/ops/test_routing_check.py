@@ -13,6 +13,7 @@ import pytest
 
 from broker.cli import main
 from broker.config import RoutingTable
+from broker.exceptions import ConfigurationError
 from broker.ops import accounts, routing_check
 from broker.ops.accounts import AccountRegistry, load_accounts
 from broker.ops.routing_check import (
@@ -296,3 +297,69 @@ def test_a_team_has_room_for_43_tags_of_its_own(
     text = edited(("    execution_role: studio-team1-execution\n",
                    f"    execution_role: studio-team1-execution\n    tags: {{{tags}}}\n"))
     assert [f.rule for f in check(text, registry)] == rules
+
+
+# --- trust material: certificate keys and dates, issuer form -----------------------------------
+
+PEMS = FIXTURES / "routing"
+
+
+def with_second_certificate(pem_file: str) -> str:
+    """The base table with applications[1]'s certificate replaced by ``pem_file``'s."""
+    lines = BASE.splitlines(keepends=True)
+    begins = [i for i, line in enumerate(lines) if "BEGIN CERTIFICATE" in line]
+    ends = [i for i, line in enumerate(lines) if "END CERTIFICATE" in line]
+    pem = (PEMS / pem_file).read_text(encoding="utf-8")
+    block = "".join(f"        {line}\n" for line in pem.strip().splitlines())
+    return "".join(lines[:begins[1]]) + block + "".join(lines[ends[1] + 1:])
+
+
+@pytest.mark.parametrize("pem_file", ["rsa-2048.pem", "other.pem"])
+def test_strong_rsa_and_p256_certificates_pass(registry: AccountRegistry, pem_file: str) -> None:
+    assert check(with_second_certificate(pem_file), registry) == []
+
+
+@pytest.mark.parametrize(("pem_file", "weakness"), [
+    ("weak-rsa-1024.pem", "RSA 1024-bit"), ("weak-ec-p224.pem", "EC secp224r1"),
+    ("dsa-2048.pem", "DSA 2048-bit")])
+def test_the_runtime_loader_refuses_a_weak_key_too(pem_file: str, weakness: str) -> None:
+    """Defence in depth: the Lambda's own load (no date checks) never trusts a weak key."""
+    with pytest.raises(ConfigurationError) as refused:
+        parse_routing_table(with_second_certificate(pem_file), "routing.yaml", check_expiry=False)
+    [problem] = refused.value.problems
+    assert problem.startswith("routing.yaml:27:9: applications[1].certificates[0]: certificate ")
+    assert f"has a signing key the broker refuses ({weakness})" in problem
+
+
+def test_not_yet_valid_is_judged_by_ci_not_by_the_runtime(registry: AccountRegistry) -> None:
+    text = with_second_certificate("not-yet-valid.pem")
+    [found] = check(text, registry)
+    assert (found.rule, found.field) == ("certificate-not-yet-valid", "applications[1].certificates[0]")
+    message = found.problem.message
+    assert "O=Studio Future,CN=amazonaws.com is not valid before 2027-06-01 00:00 UTC" in message
+    later = CheckOptions(now=datetime(2027, 6, 1, 0, 1, tzinfo=UTC))
+    assert check_routing_text(text, "routing.yaml", registry, later) == []
+    # like expiry: a certificate that becomes valid while deployed must not stop the broker
+    assert parse_routing_table(text, "routing.yaml", check_expiry=False).applications
+
+
+ISSUER = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/BBBB"
+
+
+@pytest.mark.parametrize("issuer", [
+    "https://portal.sso.eu-west-1.amazonaws.com/saml/assertion/MTIz", "https://idp.example.com",
+    "http://www.okta.com/exk1a2b3c4", "https://accounts.google.com/o/saml2?idpid=C0abc",
+    "https://idp.example.com:8443/realms/x", "urn:example:idp", "urn:amazon:webservices"])
+def test_issuer_in_absolute_uri_form_passes(registry: AccountRegistry, issuer: str) -> None:
+    assert check(edited((ISSUER, json.dumps(issuer))), registry) == []
+
+
+@pytest.mark.parametrize("issuer", [
+    "portal.sso.us-east-1.amazonaws.com/saml/assertion/BBBB", "BBBB", "https://", "https:///path",
+    "https:/portal.sso.us-east-1.amazonaws.com", "//portal.sso.us-east-1.amazonaws.com/x", "urn:", "urn:x",
+    "urn:example", "https://" + "a" * 1020,
+    "mailto:idp@example.com",  # an absolute URI, but no IdP's entity id: URLs and URNs only
+])
+def test_issuer_not_in_absolute_uri_form_is_refused(registry: AccountRegistry, issuer: str) -> None:
+    [found] = check(edited((ISSUER, json.dumps(issuer))), registry)
+    assert (found.rule, found.field) == ("schema-value", "applications[1].issuer")
