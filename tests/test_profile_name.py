@@ -34,6 +34,15 @@ def test_is_deterministic() -> None:
         ("a-b", "a--b"),
         ("x" * 80, "x" * 81),  # both truncated
         ("alice--abcdefghijkl", "alice@abcdefghijkl"),
+        # whitespace and look-alike variants are other ids (the validator refuses most of them)
+        ("alice", "alice "),
+        ("alice", " alice"),
+        ("alice", "alice\u00a0"),
+        ("alice", "alice\n"),
+        ("alice", "ali\u200bce"),
+        ("alice", "\u0430lice"),  # Cyrillic a
+        ("\ufb01", "fi"),  # one under NFKC
+        ("e\u0301", "\u00e9"),  # one under NFC
     ],
 )
 def test_different_users_never_share_a_name(first: str, second: str) -> None:
