@@ -9,8 +9,6 @@ alone would wait 5 attempts x 8 s), and leave nothing half-made.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -19,8 +17,8 @@ from dataclasses import dataclass
 import pytest
 
 from broker import handler
-from broker.aws import DeadlineExceeded, within_deadline
 from tests.functional.conftest import LambdaContext, Landscape, acs_event
+from tests.silent import SilentServer, silent_server
 
 DEADLINE_SECONDS = 2.0
 LAMBDA_SECONDS = DEADLINE_SECONDS + handler.DEADLINE_MARGIN_SECONDS
@@ -36,42 +34,10 @@ class ShortLivedContext(LambdaContext):
         return int((self.ends_at - time.monotonic()) * 1000)
 
 
-class SilentServer:
-    """Accepts TCP connections and never answers."""
-
-    def __init__(self) -> None:
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self._held: list[socket.socket] = []
-        self._stopped = threading.Event()
-        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-        self._socket.settimeout(0.1)
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                self._held.append(self._socket.accept()[0])
-            except TimeoutError:
-                continue
-
-    @property
-    def connections(self) -> int:
-        return len(self._held)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join()
-        for conn in self._held:
-            conn.close()
-        self._socket.close()
-
-
 @pytest.fixture
 def silent() -> Iterator[SilentServer]:
-    server = SilentServer()
-    yield server
-    server.stop()
+    with silent_server() as server:
+        yield server
 
 
 @pytest.mark.parametrize(("service", "status", "reason"), [
@@ -101,14 +67,3 @@ def test_a_silent_dependency_gets_the_brokers_page_within_the_deadline(
     assert landscape.calls["CreateUserProfile"] == 0
     assert landscape.calls["CreatePresignedDomainUrl"] == 0
     assert landscape.all_profiles() == []
-
-
-def test_no_attempt_starts_after_the_deadline(
-    landscape: Landscape, silent: SilentServer, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", silent.url)
-    dynamodb = landscape.clients.hub("dynamodb", "us-east-1")
-
-    with within_deadline(time.monotonic() - 1), pytest.raises(DeadlineExceeded):
-        dynamodb.describe_table(TableName="any")
-    assert silent.connections == 0
