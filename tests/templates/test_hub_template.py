@@ -105,14 +105,15 @@ def test_the_api_has_exactly_one_stage_named_by_the_stage_parameter(hub: dict[st
 
 def test_the_function_reserves_the_concurrency_it_is_given(hub: dict[str, Any]) -> None:
     assert "ReservedConcurrency" in hub["Parameters"]
-    _, function = only(evaluate(hub, {"ReservedConcurrency": "50"}), "AWS::Lambda::Function")
+    function = resources_of_type(evaluate(hub, {"ReservedConcurrency": "50"}), "AWS::Lambda::Function")[
+        "BrokerFunction"]
     assert function["Properties"]["ReservedConcurrentExecutions"] == "50"
 
 
 def test_the_default_reserves_nothing_rather_than_stopping_the_function(hub: dict[str, Any]) -> None:
     # A new account may have a concurrency limit of 10: any reservation would fail its first deploy.
     assert hub["Parameters"]["ReservedConcurrency"]["Default"] == 0
-    _, function = only(evaluate(hub), "AWS::Lambda::Function")
+    function = resources_of_type(evaluate(hub), "AWS::Lambda::Function")["BrokerFunction"]
     assert "ReservedConcurrentExecutions" not in function["Properties"]
 
 
@@ -120,7 +121,7 @@ def test_the_default_reserves_nothing_rather_than_stopping_the_function(hub: dic
 
 def test_the_log_groups_are_kept_and_named_by_cloudformation(hub: dict[str, Any]) -> None:
     groups = resources_of_type(evaluate(hub), "AWS::Logs::LogGroup")
-    assert sorted(groups) == ["ApiAccessLogs", "FunctionLogs"]
+    assert sorted(groups) == ["ApiAccessLogs", "CanaryLogs", "FunctionLogs"]
     for group in groups.values():
         assert group.get("DeletionPolicy") == group.get("UpdateReplacePolicy") == "Retain"
         assert "LogGroupName" not in group["Properties"]  # a fixed name collides with a retained group
@@ -145,3 +146,36 @@ def test_cfn_lint_passes_on_the_transformed_hub_template(
     # value CloudFormation passes at deploy time (here the default), so it looks unused after.
     matches = lint_file(path, config=ManualArgs(ignore_checks=["W2001"], regions=["us-east-1"]))
     assert [str(m) for m in matches] == []
+
+
+# The canary: every team's chain as the broker, on a schedule, with alarms that match its metrics.
+
+def test_the_canary_runs_the_broker_package_as_the_broker_every_five_minutes(hub: dict[str, Any]) -> None:
+    functions = resources_of_type(evaluate(hub), "AWS::Lambda::Function")
+    broker, canary = functions["BrokerFunction"]["Properties"], functions["CanaryFunction"]["Properties"]
+    assert canary["Handler"] == "broker.canary.lambda_handler"
+    assert (canary["Code"], canary["Role"]) == (broker["Code"], broker["Role"])  # spokes trust that role
+    [(_, schedule)] = resources_of_type(hub, "AWS::Scheduler::Schedule").items()
+    assert schedule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CanaryFunction", "Arn"]}
+
+
+def test_the_canary_alarms_watch_the_metrics_it_publishes(hub: dict[str, Any]) -> None:
+    resources = evaluate(hub)["Resources"]
+    service = resources["CanaryFunction"]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    for alarm, metric in (("CanaryFailuresAlarm", "CanaryFailures"),
+                          ("CertificateExpiryAlarm", "CertificateDaysLeftMin")):
+        properties = resources[alarm]["Properties"]
+        # Powertools adds the service as the only dimension of a metric published without others
+        # (tests/functional/test_canary.py checks what the canary really writes).
+        assert (properties["Namespace"], properties["MetricName"]) == ("StudioBroker", metric)
+        assert properties["Dimensions"] == [{"Name": "service", "Value": service}]
+    assert resources["CanaryFailuresAlarm"]["Properties"]["TreatMissingData"] == "breaching"
+    assert resources["CertificateExpiryAlarm"]["Properties"]["Threshold"] == "30"
+
+
+def test_the_canary_may_write_its_own_logs(hub: dict[str, Any]) -> None:
+    role = evaluate(hub)["Resources"]["BrokerRole"]["Properties"]
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    [statement] = [s for s in statements if s["Sid"] == "OwnLogs"]
+    assert {"Fn::GetAtt": ["CanaryLogs", "Arn"]} in statement["Resource"]
