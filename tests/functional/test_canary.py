@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from botocore.awsrequest import AWSResponse
 
 from broker import canary
 from broker.spokes import SpokeSessions
+from tests.silent import silent_server
 
 from .conftest import SPOKES, Landscape
 
@@ -91,3 +93,17 @@ def test_the_handler_publishes_one_metric_per_team_and_check(
     assert value(minimum, "CertificateDaysLeftMin") == min(canary.certificate_days(
         landscape.routing, datetime.now(UTC)).values())
     assert landscape.all_profiles() == [] and landscape.replay_items() == 0
+
+
+def test_a_hanging_spoke_costs_only_its_teams_time(
+        landscape: Landscape, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(canary, "TEAM_SECONDS", 1.5)
+    with silent_server() as silent:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", silent.url)  # every spoke's SageMaker hangs
+        started = time.monotonic()
+        results, _ = canary.run(landscape.routing, SpokeSessions(landscape.clients))
+        took = time.monotonic() - started
+
+    assert took < len(SPOKES) * 1.5 + 2
+    assert outcome(results) == {**ALL_OK, **{(s.team_id, c): False for s in SPOKES
+                                             for c in ("domain", "profile_lookup")}}
