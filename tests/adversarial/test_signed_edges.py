@@ -18,7 +18,7 @@ from broker.exceptions import ReplayDetected
 from broker.local.idp import encode
 from broker.login import LoginService
 from broker.profile_name import profile_name_for
-from broker.spokes import source_identity
+from broker.spokes import source_identity, tag_value
 from tests.adversarial import forge
 from tests.adversarial.conftest import assert_refused, assert_security_headers, with_routing
 from tests.functional.conftest import ACS_URL, ENTITY_ID, SPOKES, Landscape, acs_event, headers_of
@@ -113,6 +113,40 @@ def test_comment_injected_into_user_id_and_name_id_lands_as_the_whole_signed_tex
     assert params["SourceIdentity"] == source_identity(signed_user)
     names = {p["UserProfileName"] for p in hub.profiles(TEAM1)}
     assert profile_name_for("alice", "team1") not in names
+
+
+@pytest.mark.parametrize("signed_user", [
+    pytest.param("alice smith", id="inner-space"),
+    pytest.param("alice\u00a0smith", id="inner-nbsp"),
+    pytest.param("\u0430lice", id="cyrillic-a-homoglyph"),
+    pytest.param("Alice", id="other-case"),
+])
+def test_an_id_that_resembles_another_lands_in_its_own_profile(
+    hub: Landscape, broker_log: pytest.LogCaptureFixture, signed_user: str,
+) -> None:
+    """Distinct signed text, distinct person: its own profile name, session name and User tag."""
+    victim = "alice"
+    assert_landed(hub, hub.post_acs(signed(hub, signed_user)), signed_user)
+    (params,) = [p for op, p in hub.call_params if op == "AssumeRole"]
+    tags = {tag["Key"]: tag["Value"] for tag in params["Tags"]}
+    assert params["SourceIdentity"] == source_identity(signed_user) != source_identity(victim)
+    assert tags["User"] == tag_value(signed_user) != tag_value(victim)
+    assert tags["Profile"] == profile_name_for(signed_user, "team1") != profile_name_for(victim, "team1")
+    assert profile_name_for(victim, "team1") not in {p["UserProfileName"] for p in hub.profiles(TEAM1)}
+
+
+def test_the_name_id_is_never_the_person(
+    hub: Landscape, broker_log: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """NameID is a separate Identity Center mapping: a different value lands as the userid,
+    and appears in no spoke call, no log line, no metric and no page."""
+    name_id = "nameid-victim@example.com"
+    response = hub.post_acs(signed(hub, "nameid-owner", name_id=name_id))
+    assert_landed(hub, response, "nameid-owner")
+    assert name_id not in repr(hub.call_params)
+    assert name_id not in repr(response)
+    assert not any(name_id in repr(record.__dict__) for record in broker_log.records)
+    assert name_id not in capsys.readouterr().out  # the log and metric lines as the Lambda writes them
 
 
 @pytest.mark.parametrize(("user", "overrides"), [
