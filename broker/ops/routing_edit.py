@@ -43,8 +43,17 @@ def add_application(
     """``text`` with the application of ``metadata``; raises :class:`ConfigurationError`."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     applications = _value(root, "applications")
-    if not isinstance(applications, yaml.SequenceNode) or not applications.value:
+    if not isinstance(applications, yaml.SequenceNode):
         raise ConfigurationError([f"{source}: has no `applications:` list to add to"])
+    if not applications.value:  # the bootstrap state's `applications: []`: the first one
+        if not name or not teams:
+            raise ConfigurationError([f"{source}: a new application needs --name and at least one --team"])
+        start, end = applications.start_mark.index, applications.end_mark.index
+        block = _application_block(2, name, metadata, teams)
+        new_text = text[:start].rstrip(" ") + "\n" + block.rstrip("\n") + text[end:]
+        summary = (f"added the first application {name!r} (issuer {metadata.issuer}) for team(s) "
+                   f"{', '.join(teams)} with {len(metadata.certificates)} certificate(s)")
+        return _judged(new_text, source, summary)
     lines = text.splitlines(keepends=True)
     existing = next((app for app in applications.value
                      if _scalar(_value(app, "issuer")) == metadata.issuer), None)
@@ -61,6 +70,11 @@ def add_application(
                    f"{', '.join(teams)} with {len(metadata.certificates)} certificate(s)")
     else:
         new_text, summary = _add_certificates(lines, source, existing, metadata, name, teams)
+    return _judged(new_text, source, summary)
+
+
+def _judged(new_text: str, source: str, summary: str) -> RoutingEdit:
+    """The edit, if the loader of ``broker routing validate`` accepts the result."""
     try:
         parse_routing_table(new_text, source)
     except ConfigurationError as error:
