@@ -289,7 +289,10 @@ def _correlation_id() -> str:
 def _record(name: str, outcome: str, started: float, team: str | None) -> None:
     """One metric per sign-in by team and outcome, plus its latency; one log line."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension("Team", team or "unverified")
+        # A dimension only for a team of the table: a signed but unrouted team id is free text,
+        # and every distinct value would be a new CloudWatch metric.
+        metric.add_dimension("Team", (team if team in _routing().teams else "unrouted") if team
+                             else "unverified")
         metric.add_dimension("Outcome", outcome)
     metrics.add_metric(name=f"{name}LatencyMs", unit=MetricUnit.Milliseconds,
                        value=(time.perf_counter() - started) * 1000)

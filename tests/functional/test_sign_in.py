@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 
 import pytest
@@ -227,3 +228,14 @@ def test_unverified_refusal_names_nobody(landscape: Landscape, caplog: pytest.Lo
     assert landscape.post_acs("garbage")["statusCode"] == 400
     (record,) = _refusal_records(caplog)
     assert not hasattr(record, "user") and not hasattr(record, "application")
+
+
+def test_a_signed_team_outside_the_table_is_no_metric_dimension(
+        landscape: Landscape, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    response = landscape.sign_in("user1", "team-x-9f2c", app="team1")  # signed by team1's application
+    assert response["statusCode"] == 403
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    [login] = [b for b in blobs if "Login" in b]
+    # Free text signed by an application must not mint a CloudWatch metric per value.
+    assert (login["Team"], login["Outcome"]) == ("unrouted", "team_not_bound_to_application")
