@@ -120,6 +120,11 @@ class _ActingAs:
         _acting_as.reset(self._token)
 
 
+def acting_credentials() -> Credentials | None:
+    """The person's credentials bound to the call in progress (``None``: the hub's own)."""
+    return _acting_as.get()
+
+
 def _sign_as_bound(request: Any, **_: Any) -> None:
     """``before-sign`` on spoke clients: sign with the bound person's credentials, or not at all."""
     credentials = _acting_as.get()

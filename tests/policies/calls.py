@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from broker.aws import AwsClients
+from broker.aws import AwsClients, acting_credentials
 
 from .evaluator import ContextValue, Request
 
@@ -69,7 +69,9 @@ class CallRecorder:
         context[_PARAMS] = dict(params)
 
     def _before_call(self, model: Any, request_signer: Any, context: dict[str, Any], **_: Any) -> None:
-        credentials = getattr(request_signer, "_credentials", None)
+        # A spoke call signs with the person's credentials bound to it (broker/aws.py's shared
+        # clients); a hub call with its client's own.
+        credentials = acting_credentials() or getattr(request_signer, "_credentials", None)
         access_key = getattr(credentials, "access_key", None)
         self.calls.append(Call(
             service=model.service_model.signing_name, operation=model.name,
