@@ -280,12 +280,15 @@ class LocalStack:
         The emulator has no SAM transform, so the broker itself runs in this process;
         the stack carries what ``broker doctor`` and operators read from the hub.
         """
+        from broker.ops.hub_parameters import routing_digest
+
         assert self.routing is not None
         outputs = {
             "AcsUrl": self.routing.service_provider.acs_url,
             "SamlAudience": self.routing.service_provider.entity_id,
             "BrokerRoleArn": registry.settings.broker_role_arn,
             "ReplayTableName": self.options.table_name,
+            "RoutingDigest": routing_digest((Path(self.options.state_dir) / LOCAL_ROUTING_NAME).read_bytes()),
         }
         template = {
             "Description": "The local stack's stand-in for the hub stack's outputs (template.yaml)",

@@ -56,6 +56,7 @@ class DoctorOptions:
     stack_name: str = "studio-broker"
     spoke_role: str = "OrganizationAccountAccessRole"
     now: datetime | None = None
+    routing_digest: str | None = None  # of the table being checked; None: not compared
 
 
 def examine(clients: AwsClients, table: RoutingTable, registry: AccountRegistry,
@@ -63,7 +64,7 @@ def examine(clients: AwsClients, table: RoutingTable, registry: AccountRegistry,
     """Every check, in sign-in order."""
     now = options.now or datetime.now(UTC)
     checks = list(certificate_checks(table, now))
-    checks += hub_checks(clients, table, registry, options.stack_name)
+    checks += hub_checks(clients, table, registry, options.stack_name, options.routing_digest)
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         checks += team_checks(clients, table, registry, team, options.spoke_role)
     return checks
@@ -108,7 +109,7 @@ def _key(subject: str, cert: x509.Certificate) -> Check:
 
 
 def hub_checks(clients: AwsClients, table: RoutingTable, registry: AccountRegistry,
-               stack_name: str) -> list[Check]:
+               stack_name: str, routing_digest: str | None = None) -> list[Check]:
     """The hub stack, its outputs against the table and registry, and its replay table."""
     region = registry.settings.hub_region
     subject = f"hub stack {stack_name} ({region})"
@@ -138,7 +139,23 @@ def hub_checks(clients: AwsClients, table: RoutingTable, registry: AccountRegist
                          f"set hub.broker_role_arn to {outputs.get('BrokerRoleArn')}, "
                          "then broker rollout apply"))
     checks.append(_replay_table(clients, region, outputs.get("ReplayTableName")))
+    if routing_digest is not None:
+        checks.append(_deployed_table(subject, outputs.get("RoutingDigest"), routing_digest))
     return checks
+
+
+def _deployed_table(subject: str, deployed: str | None, wanted: str) -> Check:
+    deploy = ("make package && sam deploy --parameter-overrides $(broker routing hub-parameters): the "
+              "broker ships the table it was packaged with")
+    if not deployed:
+        return Check("hub-routing-table", subject, WARN,
+                     "the stack does not say which routing.yaml it runs (deployed without RoutingDigest)",
+                     deploy)
+    if deployed != wanted:
+        return Check("hub-routing-table", subject, FAIL,
+                     f"the hub runs another routing.yaml (digest {deployed[:12]}, this one {wanted[:12]}): "
+                     "a merged change is not deployed, or this checkout is not main", deploy)
+    return Check("hub-routing-table", subject, OK, f"runs this routing.yaml ({wanted[:12]})")
 
 
 def _equal(check: str, subject: str, deployed: str | None, wanted: str, where: str, fix: str) -> Check:

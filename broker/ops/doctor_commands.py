@@ -54,9 +54,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, table: Any, registry: Any) -> int:
-    from broker.ops import doctor
+    from pathlib import Path
 
-    options = doctor.DoctorOptions(stack_name=args.stack_name, spoke_role=args.spoke_role)
+    from broker.ops import doctor
+    from broker.ops.hub_parameters import routing_digest
+
+    options = doctor.DoctorOptions(stack_name=args.stack_name, spoke_role=args.spoke_role,
+                                   routing_digest=routing_digest(Path(args.routing).read_bytes()))
     checks = doctor.examine(aws_clients(args.aws_endpoint), table, registry, options)
     print(doctor.render_json(checks) if args.json else doctor.render_text(checks))
     return 1 if doctor.worst(checks) == doctor.FAIL else 0

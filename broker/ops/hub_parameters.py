@@ -6,6 +6,9 @@ broker-access role name of every team; ``SamlEntityId`` is the audience the
 IdP applications were given. Deriving them from routing.yaml, which CI
 validates, keeps the hub and the table in agreement by construction.
 
+``RoutingDigest`` (added by the command, from the file's bytes): what the
+deployed table is, for ``broker doctor``.
+
 ``CustomAcsUrl``: the hub's ``AcsUrl`` output is ``CustomAcsUrl`` when set,
 else the API's own execute-api URL. The broker itself checks Destination
 and Recipient against ``service_provider.acs_url``; so an execute-api
@@ -50,6 +53,17 @@ def hub_parameters(table: RoutingTable) -> dict[str, str]:
         "SamlEntityId": table.service_provider.entity_id,
         "CustomAcsUrl": "" if _EXECUTE_API.match(acs_url) or _PENDING.match(acs_url) else acs_url,
     }
+
+
+def routing_digest(text: bytes) -> str:
+    """The ``RoutingDigest`` of a routing table file: SHA-256 of its bytes, as the package ships them.
+
+    The hub stack keeps it as an output, so ``broker doctor`` can tell whether the deployed
+    broker runs the repository's table.
+    """
+    import hashlib
+
+    return hashlib.sha256(text).hexdigest()
 
 
 def parameter_overrides(parameters: Mapping[str, str]) -> str:

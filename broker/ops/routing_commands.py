@@ -59,7 +59,8 @@ def add_parser(subparsers: Any) -> None:
     hub = commands.add_parser(
         "hub-parameters", help="print the hub stack's parameters that routing.yaml decides, for sam deploy",
         description="Print BrokerAccessRoleName (the one broker-access role name of every team), "
-                    "SamlEntityId and CustomAcsUrl (empty when acs_url is the API's execute-api URL) as "
+                    "SamlEntityId, CustomAcsUrl (empty when acs_url is the API's execute-api URL) and "
+                    "RoutingDigest (SHA-256 of the file, which broker doctor compares) as "
                     "`sam deploy --parameter-overrides` reads them.",
         epilog="exit codes: 0 printed, 1 the table does not load or its teams use more than one "
                "broker-access role name, 2 usage")
@@ -189,7 +190,7 @@ def run_plan(args: argparse.Namespace) -> int:
 def run_hub_parameters(args: argparse.Namespace) -> int:
     """``broker routing hub-parameters``; returns the exit code."""
     from broker.exceptions import ConfigurationError
-    from broker.ops.hub_parameters import hub_parameters, parameter_overrides
+    from broker.ops.hub_parameters import hub_parameters, parameter_overrides, routing_digest
     from broker.routing import load_routing_table
 
     try:
@@ -199,6 +200,7 @@ def run_hub_parameters(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
+    parameters["RoutingDigest"] = routing_digest(Path(args.file).read_bytes())
     print(parameter_overrides(parameters))
     return 0
 

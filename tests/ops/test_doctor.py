@@ -43,6 +43,7 @@ HUB_TEMPLATE = {
         "SamlAudience": {"Value": "urn:test"},
         "BrokerRoleArn": {"Value": BROKER_ROLE},
         "ReplayTableName": {"Value": {"Ref": "Table"}},
+        "RoutingDigest": {"Value": "ab" * 32},
     },
 }
 
@@ -164,6 +165,17 @@ def test_an_acs_url_the_hub_does_not_have_is_named(
     [(name, _)] = failed(checks)
     assert name == "hub-acs-url"
     assert ACS_URL in next(c.fix for c in checks if c.check == name)
+
+
+@pytest.mark.parametrize(("digest", "status"), [("ab" * 32, doctor.OK), ("cd" * 32, doctor.FAIL)])
+def test_the_deployed_routing_table_is_compared_by_digest(
+        clients: AwsClients, landscape: tuple[RoutingTable, AccountRegistry], digest: str, status: str,
+) -> None:
+    options = doctor.DoctorOptions(stack_name=STACK, routing_digest=digest)
+    [check] = [c for c in doctor.examine(clients, *landscape, options) if c.check == "hub-routing-table"]
+    assert check.status == status
+    if status == doctor.FAIL:
+        assert "another routing.yaml" in check.detail and "hub-parameters" in check.fix
 
 
 def test_no_hub_stack_is_named(clients: AwsClients, landscape: tuple[RoutingTable, AccountRegistry]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -23,7 +24,10 @@ def printed(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
     assert main(["routing", "hub-parameters", *args]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1
-    return dict(pair.split("=", 1) for pair in out.split())
+    printed = dict(pair.split("=", 1) for pair in out.split())
+    path = Path(args[0]) if args else Path("routing.yaml")
+    assert printed.pop("RoutingDigest") == hashlib.sha256(path.read_bytes()).hexdigest()
+    return printed
 
 
 def test_the_repository_table_gives_the_hub_its_role_name_audience_and_acs_url(
