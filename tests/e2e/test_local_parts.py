@@ -59,7 +59,7 @@ def test_users_file_naming_an_unknown_team_is_refused(tmp_path: Path) -> None:
 
 
 def test_local_routing_trusts_only_the_dev_idp_certificates(tmp_path: Path) -> None:
-    certificates = {name: generate_signing_identity(key_size=1024)[1]
+    certificates = {name: generate_signing_identity()[1]
                     for name in ("studio-team1", "studio-team2")}
     table = write_local_routing(ROOT / "routing.yaml", tmp_path / "routing.local.yaml",
                                 "http://127.0.0.1:8123/saml/acs", certificates)
