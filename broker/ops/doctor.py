@@ -238,11 +238,8 @@ def _domain(sagemaker: Any, subject: str, team: Team, network: str) -> Check:
 
 def _execution_role(iam: Any, subject: str, team: Team) -> Check:
     name = team.execution_role_arn.rsplit("/", 1)[1]
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as error:
-        if _code(error) != "NoSuchEntity":
-            raise
+    role = _role(iam, name)
+    if role is None:
         return Check("execution-role", subject, FAIL, f"{name} does not exist",
                      "broker rollout apply (the team-roles StackSet makes it)")
     problems = []
@@ -259,11 +256,8 @@ def _execution_role(iam: Any, subject: str, team: Team) -> Check:
 
 def _broker_access_role(iam: Any, subject: str, team: Team, hub_role: str) -> Check:
     name = team.spoke_access.role_name
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except ClientError as error:
-        if _code(error) != "NoSuchEntity":
-            raise
+    role = _role(iam, name)
+    if role is None:
         return Check("broker-access-role", subject, FAIL, f"{name} does not exist: every sign-in gets 502",
                      "broker rollout apply (the access StackSet makes it)")
     statements = _document(role["AssumeRolePolicyDocument"]).get("Statement", [])
@@ -280,6 +274,16 @@ def _broker_access_role(iam: Any, subject: str, team: Team, hub_role: str) -> Ch
         return Check("broker-access-role", subject, FAIL, f"{name}: " + "; ".join(problems),
                      "broker rollout apply with this repository's accounts/ and routing.yaml")
     return Check("broker-access-role", subject, OK, f"{name} trusts {hub_role} with the ExternalId")
+
+
+def _role(iam: Any, name: str) -> dict[str, Any] | None:
+    """The role called ``name``, ``None`` if there is none."""
+    try:
+        return dict(iam.get_role(RoleName=name)["Role"])
+    except ClientError as error:
+        if _code(error) != "NoSuchEntity":
+            raise
+        return None
 
 
 def _document(policy: Any) -> dict[str, Any]:
