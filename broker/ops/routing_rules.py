@@ -80,6 +80,8 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
          "domain and SageMaker add"),
     Rule("cidr-invalid", ERROR, "an allowed source network that is not a CIDR"),
     Rule("user-settings-execution-role", ERROR, "user_settings sets ExecutionRole"),
+    Rule("user-settings-invalid", ERROR,
+         "user_settings that SageMaker's CreateUserProfile refuses (botocore's own model of UserSettings)"),
     Rule("accounts-invalid", ERROR, "the account registry (accounts/) does not load"),
     Rule("accounts-missing", WARNING, "no account registry: registry checks were skipped"),
     Rule("account-not-registered", ERROR, "the team's account is not in accounts/"),
@@ -258,6 +260,52 @@ def _spoke_access_conflicts(context: RuleContext) -> Iterator[Finding]:
             yield context.at("spoke-access-conflict", path,
                              f"spoke_access differs from that of team {earlier[0]!r} in account "
                              f"{account_id}: one account has one broker-access role and ExternalId")
+
+
+_BOTOCORE_NAME = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def _user_settings_shape(context: RuleContext) -> Iterator[Finding]:
+    """``user_settings`` judged by botocore's parameter validator against SageMaker's own model.
+
+    A typo (``DefaultLandingURI``) or a wrong type would otherwise pass CI and fail every new
+    member's CreateUserProfile after the merge. botocore's validator checks field names, types,
+    required members and minimum lengths (not enum values or maximum lengths).
+    """
+    import difflib
+
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    shape = (botocore.session.get_session().get_service_model("sagemaker")
+             .operation_model("CreateUserProfile").input_shape.members["UserSettings"])
+    for index, team in context.teams():
+        settings, base = team.get("user_settings"), ("teams", index, "user_settings")
+        if not isinstance(settings, dict) or base in context.reported:
+            continue
+        report = ParamValidator().validate(settings, shape)
+        if not report.has_errors():
+            continue
+        for (kind, name, details), line in zip(report._errors, report.generate_report().splitlines(),
+                                               strict=True):
+            path = base + tuple(key if key else int(number)
+                                for key, number in _BOTOCORE_NAME.findall(name))
+            message = f"CreateUserProfile would refuse it: {line}"
+            if kind == "invalid type":
+                wanted = ", ".join(re.findall(r"'(\w+)'", " ".join(details["valid_types"])))
+                message = (f"expected {wanted}, got {type(details['param']).__name__}; "
+                           "CreateUserProfile would refuse every new member's profile")
+            elif kind == "missing required field":
+                message = (f"needs {details['required_name']!r}; "
+                           "CreateUserProfile would refuse every new member's profile")
+            elif kind == "unknown field":
+                path += (details["unknown_param"],)
+                close = difflib.get_close_matches(details["unknown_param"], details["valid_names"], n=1)
+                message = (f"unknown UserSettings field {details['unknown_param']!r}"
+                           + (f" (did you mean {close[0]!r}?)" if close else "")
+                           + "; CreateUserProfile would refuse every new member's profile")
+            problem = context.document.problem(path, message, key=kind == "unknown field")
+            yield finding("user-settings-invalid", problem)
 
 
 def _team_tag_budget(context: RuleContext) -> Iterator[Finding]:
@@ -456,6 +504,7 @@ def _domain_capacity(context: RuleContext) -> Iterator[Finding]:
 
 RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (
     _team_id_profile_names,
+    _user_settings_shape,
     _registry_rules,
     _spoke_access_conflicts,
     _broker_access_role_name,
