@@ -139,6 +139,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     logger = Logger(service="studio-broker-canary")
     table = routing_table_from_env()
+    # Fresh sessions on purpose: a cached session would skip the AssumeRole, the link that
+    # only this run can check with real IAM.
     results, days = run(table, SpokeSessions(AwsClients()))
     for result in results:
         if not result.ok:
