@@ -147,6 +147,7 @@ class RoutingTable:
     applications: Mapping[str, IdpApplication]  # by issuer
     teams: Mapping[str, Team]  # by team id
     spoke_access: SpokeAccess = SpokeAccess()  # the table-wide defaults, before any team's override
+    digest: str = ""  # SHA-256 of the routing.yaml it was compiled from (the hub's RoutingDigest)
 
     def team(self, team_id: str) -> Team | None:
         """The team with this exact id, if any."""
