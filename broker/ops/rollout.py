@@ -175,7 +175,8 @@ class RolledOut:
         spec = self.specs.get(name)
         if spec is None:
             return None
-        described: dict[str, Any] = {"TemplateBody": spec.template, "Parameters": _parameters(spec.parameters)}
+        described: dict[str, Any] = {"TemplateBody": spec.template,
+                                     "Parameters": _parameters(spec.parameters)}
         if self.settings.service_managed:
             described["AutoDeployment"] = {"Enabled": self.settings.auto_deployment}
         return described
@@ -203,7 +204,9 @@ def plan(
     return plan_against(cfn, registry.settings, desired_stack_sets(registry, routing, templates))
 
 
-def plan_against(deployed: DeployedStackSets, settings: RolloutSettings, specs: Sequence[StackSetSpec]) -> Plan:
+def plan_against(
+    deployed: DeployedStackSets, settings: RolloutSettings, specs: Sequence[StackSetSpec]
+) -> Plan:
     """Every change that turns ``deployed`` into ``specs``, in deployment order.
 
     A team-roles StackSet of an account that has no team any more is not among

@@ -52,8 +52,14 @@ def add_parser(subparsers: Any) -> None:
     plan.add_argument("--new", metavar="FILE", default=DEFAULT_ROUTING,
                       help="the changed routing table (default routing.yaml)")
     _registry_argument(plan)
+    plan.add_argument("--old-accounts", metavar="DIR", default=None,
+                      help="with --old: the base's account registry (default: the same as --accounts); "
+                           "with --base the registry at REF is used")
     plan.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                       help="markdown: for a pull request comment")
+    plan.add_argument("--max-characters", type=_non_negative, default=60_000, metavar="N",
+                      help="cut the plan at about N characters with a line saying what was left off "
+                           "(default 60000, under GitHub's comment limit; 0: no limit)")
     plan.set_defaults(handler=run_plan)
 
     hub = commands.add_parser(
@@ -144,11 +150,12 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_plan(args: argparse.Namespace) -> int:
     """``broker routing plan``; returns the exit code."""
-    import json
+    import tempfile
+    from datetime import UTC, datetime
 
     from broker.exceptions import ConfigurationError
+    from broker.ops import routing_check as check
     from broker.ops import routing_plan
-    from broker.ops.routing_check import load_registry
 
     try:
         new_text = Path(args.new).read_text(encoding="utf-8")
@@ -161,14 +168,9 @@ def run_plan(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, routing_plan.GitError) as error:
         print(f"broker routing plan: {error}", file=sys.stderr)
         return 2
-    try:
-        new = routing_plan.load_table(new_text, args.new)
-    except ConfigurationError as error:
-        print(f"broker routing plan: {args.new} has problems (see `broker routing validate`):",
-              file=sys.stderr)
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    accounts = _accounts_dir(args, args.new)
+    registry, findings = check.load_registry(accounts)
+    old = None
     try:
         old = routing_plan.load_table(old_text, old_label) if old_text is not None else None
     except ConfigurationError as error:
@@ -176,15 +178,57 @@ def run_plan(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 2
-    registry, _ = load_registry(_accounts_dir(args, args.new))
-    the_plan = routing_plan.plan_routing(old, new, registry, old_label=old_label, new_label=args.new)
+    options = check.CheckOptions(now=datetime.now(UTC),
+                                 base_teams=frozenset(old.teams) if old is not None else None)
+    findings = check.ordered([*findings, *check.check_routing_text(new_text, args.new, registry, options)])
+    if check.has_errors(findings):
+        print(f"broker routing plan: {args.new} has problems (as `broker routing validate` shows them):",
+              file=sys.stderr)
+        print(check.render_text(args.new, findings), file=sys.stderr)
+        return 1
+    new = routing_plan.load_table(new_text, args.new)
+    with tempfile.TemporaryDirectory(prefix="broker-plan-base-") as scratch:
+        try:
+            old_registry, old_templates = _base_side(args, registry, accounts, Path(scratch))
+        except routing_plan.GitError as error:
+            print(f"broker routing plan: {error}", file=sys.stderr)
+            return 2
+        except ConfigurationError as error:
+            print(f"broker routing plan: the base's account registry ({args.base or args.old_accounts}) "
+                  "does not load:", file=sys.stderr)
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return 2
+        the_plan = routing_plan.plan_routing(
+            old, new, registry, old_label=old_label, new_label=args.new, old_registry=old_registry,
+            old_templates=old_templates, warnings=tuple(str(f) for f in findings))
     if args.format == "json":
-        print(json.dumps(the_plan.to_dict(), indent=2))
+        print(routing_plan.bounded_json(the_plan, args.max_characters))
     elif args.format == "markdown":
-        print(routing_plan.render_markdown(the_plan))
+        print(routing_plan.render_markdown(the_plan, args.max_characters))
     else:
-        print(routing_plan.render_text(the_plan))
+        print(routing_plan.render_text(the_plan, args.max_characters))
     return 0
+
+
+def _base_side(args: argparse.Namespace, registry: Any, accounts: Path,
+               scratch: Path) -> tuple[Any, Path | None]:
+    """The base's account registry and spoke templates (``None``: the same as the head's)."""
+    from broker.ops import routing_plan
+    from broker.ops.accounts import load_accounts
+    from broker.ops.stacksets import DEFAULT_TEMPLATES
+
+    if registry is None:
+        return None, None
+    if not args.base:
+        return (load_accounts(args.old_accounts) if args.old_accounts else None), None
+    found = routing_plan.git_tree(args.base, accounts, scratch / "accounts")
+    old_registry = (load_accounts(found) if found is not None
+                    else routing_plan.empty_registry(registry, f"{args.base}:{accounts}"))
+    templates = None
+    if routing_plan.same_work_tree(DEFAULT_TEMPLATES, Path(args.new)):
+        templates = routing_plan.git_tree(args.base, DEFAULT_TEMPLATES, scratch / "templates")
+    return old_registry, templates
 
 
 def run_hub_parameters(args: argparse.Namespace) -> int:
