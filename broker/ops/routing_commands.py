@@ -222,7 +222,7 @@ def _base_side(args: argparse.Namespace, registry: Any, accounts: Path,
         return None, None
     if not args.base:
         return (load_accounts(args.old_accounts) if args.old_accounts else None), None
-    found = routing_plan.git_tree(args.base, accounts, scratch / "accounts")
+    found = routing_plan.git_tree(args.base, accounts, scratch / "registry")
     old_registry = (load_accounts(found) if found is not None
                     else routing_plan.empty_registry(registry, f"{args.base}:{accounts}"))
     templates = None

@@ -128,7 +128,8 @@ def same_work_tree(path: str | Path, other: str | Path) -> bool:
 
 
 def git_tree(revision: str, directory: str | Path, into: Path) -> Path | None:
-    """Copy ``directory`` as it was at ``revision`` under ``into``; ``None`` when it did not exist.
+    """Copy ``directory`` as it was at ``revision`` into the folder ``into`` (at its path in the
+    repository) and return the copy; ``None`` when it did not exist there.
 
     The base side of a plan: its account registry and spoke templates, not today's.
     """
@@ -144,15 +145,16 @@ def git_tree(revision: str, directory: str | Path, into: Path) -> Path | None:
                              text=True, check=False, timeout=60)
         if top.returncode != 0:
             raise GitError(f"{folder} is not in a git work tree: {top.stderr.strip()}")
-        relative = folder.relative_to(Path(top.stdout.strip()).resolve()).as_posix()
+        root = Path(top.stdout.strip()).resolve()
+        relative = folder.relative_to(root).as_posix()
         listing = subprocess.run(["git", "ls-tree", "-d", "--name-only", revision, "--", relative],
-                                 cwd=anchor, capture_output=True, text=True, check=False, timeout=60)
+                                 cwd=root, capture_output=True, text=True, check=False, timeout=60)
         if listing.returncode != 0:
             raise GitError(f"git ls-tree {revision} failed: {listing.stderr.strip()}")
         if not listing.stdout.strip():
             return None
         archive = subprocess.run(["git", "archive", "--format=tar", revision, "--", relative],
-                                 cwd=Path(top.stdout.strip()), capture_output=True, check=False, timeout=60)
+                                 cwd=root, capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.SubprocessError, ValueError) as error:
         raise GitError(f"cannot read {folder} at {revision}: {error}") from error
     if archive.returncode != 0:
@@ -446,7 +448,8 @@ def _stack_set_reasons(stack_set: StackSetPlan, was: StackSetSpec | None) -> tup
         return ()
     reasons = []
     if was.template != will.template:
-        reasons.append(f"template changed ({will.source}): CloudFormation updates every instance")
+        reasons.append(f"template changed (stacksets/{Path(will.source).name}): CloudFormation updates "
+                       "every instance")
     for key in sorted(set(was.parameters) | set(will.parameters)):
         before, after = was.parameters.get(key), will.parameters.get(key)
         if before == after:

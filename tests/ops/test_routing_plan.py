@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,10 +32,33 @@ def registry() -> Iterator[AccountRegistry]:
         os.chdir(cwd)
 
 
+def sides(name: str) -> dict[str, str]:
+    """An edit's ``# plan: key=value ...`` line: base-table (default base.yaml), base-accounts and
+    head-accounts (directories under routing_edits/accounts; default the shared registry)."""
+    text = (EDITS / f"{name}.yaml").read_text(encoding="utf-8")
+    line = next((line for line in text.splitlines() if line.startswith("# plan:")), "# plan:")
+    return dict(pair.split("=", 1) for pair in line.removeprefix("# plan:").split())
+
+
+def registry_of(directory: str | None, default: AccountRegistry | None) -> AccountRegistry | None:
+    if directory is None or default is None:
+        return default
+    cwd = os.getcwd()
+    os.chdir(FIXTURES)
+    try:
+        return load_accounts(f"routing_edits/accounts/{directory}")
+    finally:
+        os.chdir(cwd)
+
+
 def plan_of(name: str, registry: AccountRegistry | None):  # noqa: ANN201 - RoutingPlan
-    old = load_table(BASE.read_text(), "base.yaml")
+    given = sides(name)
+    base = given.get("base-table", "base.yaml")
+    old = load_table((EDITS / base).read_text(), base)
     new = load_table((EDITS / f"{name}.yaml").read_text(), f"{name}.yaml")
-    return plan_routing(old, new, registry, old_label="base.yaml", new_label=f"{name}.yaml")
+    return plan_routing(old, new, registry_of(given.get("head-accounts"), registry), old_label=base,
+                        new_label=f"{name}.yaml",
+                        old_registry=registry_of(given.get("base-accounts"), registry))
 
 
 def test_the_corpus_has_edits_each_with_an_expected_plan() -> None:
@@ -161,3 +184,76 @@ def test_cli_plan_against_a_git_revision(tmp_path: Path, capsys: pytest.CaptureF
     new = str(tmp_path / "routing.yaml")
     assert main(["routing", "plan", "--base", "no-such-revision", "--new", new]) == 2
     assert "no-such-revision" in capsys.readouterr().err
+
+
+def git_repository(path: Path) -> Callable[..., None]:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=path, check=True, capture_output=True)
+
+    git("init", "-q")
+    return git
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_plan_reads_the_base_account_registry_at_the_revision(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    shutil.copytree(FIXTURES / "routing_accounts", tmp_path / "accounts")
+    shutil.copy(BASE, tmp_path / "routing.yaml")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    # The pull request registers a spoke and routes a team to it.
+    shutil.copy(EDITS / "accounts" / "new_spoke" / "555555555555.yaml", tmp_path / "accounts")
+    shutil.copy(EDITS / "add_team_new_spoke_account.yaml", tmp_path / "routing.yaml")
+
+    code = main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "routing.yaml"),
+                 "--format", "json"])
+
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {(s["stack_set"], s["action"]) for s in data["spokes"] if s["account"] == "555555555555"} == {
+        ("studio-spoke-network", "create"), ("studio-spoke-access", "create"),
+        ("studio-team-roles-555555555555", "create"), ("studio-spoke-domain", "create")}
+    assert len(data["spokes"]) == 4
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_plan_of_a_first_registry_creates_every_instance(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    (tmp_path / "README").write_text("nothing yet\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "empty")
+    shutil.copytree(FIXTURES / "routing_accounts", tmp_path / "accounts")
+    shutil.copy(BASE, tmp_path / "routing.yaml")
+
+    assert main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "routing.yaml"),
+                 "--format", "json"]) == 0
+
+    spokes = json.loads(capsys.readouterr().out)["spokes"]
+    # 4 regions (network + domain each), 2 accounts with teams (access + team roles each).
+    assert len(spokes) == 12 and {s["action"] for s in spokes} == {"create"}
+
+
+def test_cli_plan_with_two_files_takes_the_base_registry_from_old_accounts(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(EDITS / "add_region.yaml"),
+                 "--accounts", str(EDITS / "accounts" / "new_region"),
+                 "--old-accounts", str(FIXTURES / "routing_accounts")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "+ studio-spoke-network 222222222222 eu-west-2 (create)" in out
+    assert "+ studio-spoke-domain 222222222222 eu-west-2 (create)" in out
+    assert "Spokes: 2 stack instance(s) change." in out
+
+
+def test_an_update_of_an_untouched_spoke_names_the_parameter_and_why(registry: AccountRegistry) -> None:
+    plan = plan_of("account_leaves", registry)
+    updates = [s for s in plan.spokes or () if s.action == "update"]
+    assert {(s.stack_set, s.account) for s in updates} == {
+        ("studio-spoke-access", "111111111111"), ("studio-spoke-access", "222222222222")}
+    for update in updates:
+        [detail] = update.details
+        assert detail.startswith("StackSet parameter MaxSessionDuration: 3600 -> (unset): ")
+        assert "no instance overrides it any more (before: 444444444444 eu-central-1)" in detail
