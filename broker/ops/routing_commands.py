@@ -36,10 +36,12 @@ def add_parser(subparsers: Any) -> None:
     validate.add_argument("--cert-warning-days", type=_non_negative, default=30, metavar="N",
                           help="warn about certificates that expire within N days (default 30)")
     validate.add_argument("--expected-users", action="append", default=[], metavar="[TEAM=]N",
-                          help="people expected per team (N: every team; TEAM=N: one team; repeatable), "
-                               "for the per-domain profile capacity check")
-    validate.add_argument("--profile-quota", type=_non_negative, default=500, metavar="N",
-                          help="user profiles allowed per domain (Service Quotas; default 500)")
+                          help="people expected per team (N: every team without expected_users in the "
+                               "table; TEAM=N: one team, over the table; repeatable), for the per-domain "
+                               "profile capacity check")
+    validate.add_argument("--profile-quota", type=_non_negative, default=None, metavar="N",
+                          help="user profiles allowed per domain (Service Quotas), over each region's "
+                               "user_profile_quota in accounts/ (default there: 500)")
     validate.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
     validate.set_defaults(handler=run_validate)
 

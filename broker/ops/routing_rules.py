@@ -128,7 +128,8 @@ class CheckOptions:
     """What the advisory checks compare against.
 
     ``expected_users`` maps a team id (or ``*``: every other team) to the number
-    of people expected to sign in to it; without a figure a team is not counted.
+    of people expected to sign in to it, over the table's own ``expected_users``;
+    without a figure a team is not counted.
     ``base_teams``: the team ids of the table this one changes (``broker routing
     plan``), so a clash is reported on the team the change adds; ``None``: no
     base, the later team in the file is the one reported.
@@ -137,11 +138,17 @@ class CheckOptions:
     now: datetime | None = None
     cert_warning_days: int = DEFAULT_CERT_WARNING_DAYS
     expected_users: Mapping[str, int] = field(default_factory=dict)
-    profile_quota: int = DEFAULT_PROFILE_QUOTA
+    profile_quota: int | None = None  # None: each region's user_profile_quota in accounts/, else 500
     base_teams: frozenset[str] | None = None
 
-    def users(self, team_id: str) -> int | None:
-        return self.expected_users.get(team_id, self.expected_users.get("*"))
+    def users(self, team_id: str, in_table: Any = None) -> int | None:
+        """People expected in ``team_id``: ``TEAM=N`` given, else the table's ``expected_users``
+        (``in_table``), else ``N`` given for every team."""
+        if team_id in self.expected_users:
+            return self.expected_users[team_id]
+        if isinstance(in_table, int) and not isinstance(in_table, bool) and in_table >= 0:
+            return in_table
+        return self.expected_users.get("*")
 
 
 def finding(rule_id: str, problem: Problem, severity: str | None = None) -> Finding:
@@ -509,19 +516,19 @@ def _disabled_teams(context: RuleContext) -> Iterator[Finding]:
 
 
 def _domain_capacity(context: RuleContext) -> Iterator[Finding]:
-    quota = context.options.profile_quota
     domains: dict[tuple[str, str, str], list[tuple[int, str, int]]] = {}
     for index, team in context.teams():
         team_id, account_id, domain = _team_id(team), _account_of(team), team.get("domain")
         region = team.get("region")
         if team_id is None or account_id is None or not isinstance(region, str):
             continue
-        users = context.options.users(team_id)
+        users = context.options.users(team_id, team.get("expected_users"))
         if users is None or not isinstance(domain, dict) or not domain:
             continue
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(domain.items()))
         domains.setdefault((account_id, region, shown), []).append((index, team_id, users))
     for (account_id, region, shown), teams in domains.items():
+        quota = _profile_quota(context, account_id, region)
         total = sum(users for _, _, users in teams)
         if quota <= 0 or total < CAPACITY_WARNING_RATIO * quota:
             continue
@@ -532,6 +539,17 @@ def _domain_capacity(context: RuleContext) -> Iterator[Finding]:
                          f"({listing}), {round(100 * total / quota)}% of its quota of {quota}: raise "
                          "'Maximum number of user profiles per domain' in Service Quotas, or route a team "
                          "to another domain", severity)
+
+
+def _profile_quota(context: RuleContext, account_id: str, region: str) -> int:
+    """``--profile-quota`` when given, else the region's ``user_profile_quota`` in accounts/, else 500."""
+    if context.options.profile_quota is not None:
+        return context.options.profile_quota
+    account = context.registry.accounts.get(account_id) if context.registry else None
+    spoke = account.region(region) if account else None
+    if spoke is not None and spoke.user_profile_quota is not None:
+        return spoke.user_profile_quota
+    return DEFAULT_PROFILE_QUOTA
 
 
 RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (

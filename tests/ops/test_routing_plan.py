@@ -257,3 +257,62 @@ def test_an_update_of_an_untouched_spoke_names_the_parameter_and_why(registry: A
         [detail] = update.details
         assert detail.startswith("StackSet parameter MaxSessionDuration: 3600 -> (unset): ")
         assert "no instance overrides it any more (before: 444444444444 eu-central-1)" in detail
+
+
+CLASH = (FIXTURES / "routing_broken" / "execution_role_not_provisioned.yaml").read_text(encoding="utf-8")
+
+
+def without_team(text: str, team_id: str) -> str:
+    """``text`` without the team block of ``team_id`` and its application binding."""
+    block = (f"  - id: {team_id}\n    account: \"111111111111\"\n    region: us-east-1\n"
+             f"    domain: {{name: team1studio}}\n    execution_role: studio-{team_id}-execution\n")
+    assert text.count(block) == 1
+    return text.replace(block, "").replace(f", {team_id}]", "]").replace(f" {team_id},", "")
+
+
+@pytest.mark.parametrize(("base_without", "added", "index"), [("a1", "a1", 3), ("a-1", "a-1", 2)])
+def test_a_team_id_clash_is_reported_on_the_team_the_change_adds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], base_without: str, added: str,
+        index: int) -> None:
+    old, new = tmp_path / "base.yaml", tmp_path / "routing.yaml"
+    old.write_text(without_team(CLASH, base_without))
+    new.write_text(CLASH)
+    before = new.read_text()
+
+    code = main(["routing", "plan", "--old", str(old), "--new", str(new),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    [line] = [line for line in captured.err.splitlines() if "[execution-role-not-provisioned]" in line]
+    assert f": error [execution-role-not-provisioned] teams[{index}].execution_role: " in line
+    assert f"for team {added!r}: its resource id TeamA1ExecutionRole is also that of team" in line
+    assert line.startswith(f"{new}:{59 if index == 3 else 54}:21: ")
+    assert new.read_text() == before
+
+
+def test_the_plan_prints_problems_as_validate_does(capsys: pytest.CaptureFixture[str]) -> None:
+    broken = FIXTURES / "routing_broken" / "team_unrouted.yaml"
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(broken),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    err = capsys.readouterr().err
+    assert code == 1
+    expected = (broken.with_suffix(".expected")).read_text().splitlines()
+    validate_lines = [line.replace("team_unrouted.yaml", str(broken), 1) for line in expected]
+    assert all(line in err.splitlines() for line in validate_lines)
+    assert "error [team-unrouted]" in err and err.rstrip().endswith("1 error, 0 warnings")
+
+
+def test_the_plan_shows_validate_s_warnings_such_as_capacity_from_the_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = tmp_path / "routing.yaml"
+    new.write_text(BASE.read_text().replace("    execution_role: studio-team1-execution\n",
+                                            "    execution_role: studio-team1-execution\n"
+                                            "    expected_users: 450\n"))
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(new),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out.split("Warnings (broker routing validate)\n", 1)[1]
+    assert section.startswith(f"  {new}:") and "warning [domain-capacity] teams[0].domain: " in section
+    assert "450 user profiles (team1: 450), 90% of its quota of 500" in section
