@@ -316,3 +316,68 @@ def test_the_plan_shows_validate_s_warnings_such_as_capacity_from_the_table(
     section = out.split("Warnings (broker routing validate)\n", 1)[1]
     assert section.startswith(f"  {new}:") and "warning [domain-capacity] teams[0].domain: " in section
     assert "450 user profiles (team1: 450), 90% of its quota of 500" in section
+
+
+# --- bounds ------------------------------------------------------------------------------------
+
+
+def aliased_table(copies: int, length: int = 10_000) -> str:
+    """BASE with team1's user_settings made of ``copies`` aliases of one long string, three times
+    over: a small file whose values expand to 3 * copies * length characters."""
+    text = "x" * length
+    settings = ("    user_settings:\n"
+                f"      SecurityGroups: [&s sg-{text}" + ", *s" * (copies - 1) + "]\n"
+                "      JupyterLabAppSettings:\n"
+                "        LifecycleConfigArns: [" + ", ".join(["*s"] * copies) + "]\n"
+                "        CodeRepositories: [&r {RepositoryUrl: *s}" + ", *r" * (copies - 1) + "]\n")
+    anchor = "    execution_role: studio-team1-execution\n"
+    return BASE.read_text().replace(anchor, anchor + settings)
+
+
+@pytest.mark.parametrize("form", ["text", "markdown", "json"])
+def test_an_aliased_table_gives_a_bounded_plan_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str) -> None:
+    import time
+
+    new = tmp_path / "routing.yaml"
+    new.write_text(aliased_table(500))  # ~17 KB that expand to 15 MB, under the loader's bounds
+    started = time.perf_counter()
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(new), "--format", form,
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    elapsed = time.perf_counter() - started
+    out = capsys.readouterr().out
+
+    assert code == 0
+    assert len(out) < 10_000  # the value is cut, not the plan: one field of 2,000 characters
+    assert elapsed < 30  # ~1 s here; the unbounded plan printed 16.5 MB
+    value = (json.loads(out)["teams"][0]["fields"][0]["new"] if form == "json"
+             else next(line for line in out.splitlines() if "settings: {}" in line))
+    assert "(left off: the rest of a value longer than 2000 characters)" in value
+
+
+def test_a_long_plan_is_cut_with_a_line_that_says_what_was_left_off(registry: AccountRegistry) -> None:
+    plan = plan_of("add_team_new_spoke_account", registry)
+    whole = render_text(plan, limit=0)
+    cut = render_text(plan, limit=800)
+
+    assert len(cut) <= 800 + 200  # the header, the truncation line and the summary stay
+    lines = cut.splitlines()
+    assert lines[0] == whole.splitlines()[0] and lines[-1] == whole.splitlines()[-1]
+    [note] = [line for line in lines if line.startswith("... plan truncated at")]
+    kept = lines.index(note) - 1
+    left = len(whole.splitlines()) - 3 - kept
+    assert f"{left} more line(s)" in note and "--max-characters 0" in note
+    assert whole.startswith("\n".join(lines[:kept + 1]))
+    markdown = render_markdown(plan, limit=800)
+    assert len(markdown) <= 1000 and "... plan truncated at" in markdown
+    assert render_markdown(plan, limit=0).count("\n") > markdown.count("\n")
+
+
+def test_json_plans_stay_valid_when_cut(registry: AccountRegistry) -> None:
+    from broker.ops.routing_plan import bounded_json
+
+    plan = plan_of("account_leaves", registry)
+    data = json.loads(bounded_json(plan, limit=2500))
+    assert len(bounded_json(plan, limit=2500)) <= 2500 + 200
+    assert data["left_off"] and sum(data["left_off"].values()) > 0
+    assert json.loads(bounded_json(plan, limit=0)).get("left_off") is None
