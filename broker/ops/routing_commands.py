@@ -73,6 +73,13 @@ def add_parser(subparsers: Any) -> None:
         epilog="exit codes: 0 printed, 1 the table does not load or its teams use more than one "
                "broker-access role name, 2 usage")
     hub.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    hub.add_argument("--base", metavar="REF",
+                     help="the deployed git revision: DeploymentPreference is AllAtOnce when the change "
+                          "since REF only adds to routing.yaml (and accounts/), else --gradual")
+    hub.add_argument("--gradual", metavar="TYPE", default="Canary10Percent5Minutes",
+                     choices=("Canary10Percent5Minutes", "Canary10Percent10Minutes",
+                              "Linear10PercentEvery1Minute", "Linear10PercentEvery3Minutes"),
+                     help="the DeploymentPreference of any other change (default Canary10Percent5Minutes)")
     hub.set_defaults(handler=run_hub_parameters)
 
     add = commands.add_parser(
@@ -236,18 +243,36 @@ def _base_side(args: argparse.Namespace, registry: Any, accounts: Path,
 def run_hub_parameters(args: argparse.Namespace) -> int:
     """``broker routing hub-parameters``; returns the exit code."""
     from broker.exceptions import ConfigurationError
-    from broker.ops.hub_parameters import hub_parameters, parameter_overrides, routing_digest
+    from broker.ops import hub_parameters as hub
+    from broker.ops.routing_plan import GitError, git_show, load_table
     from broker.routing import load_routing_table
 
     try:
         # Certificate expiry is validate's concern, not the hub's parameters'.
-        parameters = hub_parameters(load_routing_table(args.file, check_expiry=False))
+        table = load_routing_table(args.file, check_expiry=False)
+        parameters = hub.hub_parameters(table)
     except ConfigurationError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
-    parameters["RoutingDigest"] = routing_digest(Path(args.file).read_bytes())
-    print(parameter_overrides(parameters))
+    parameters["RoutingDigest"] = hub.routing_digest(Path(args.file).read_bytes())
+    old, files = None, None
+    if args.base:
+        try:
+            files = hub.changed_files(args.base, args.file)
+            if files is None:
+                raise GitError(f"git cannot diff against {args.base}")
+            text = git_show(args.base, args.file)
+            old = load_table(text, f"{args.base}:{args.file}") if text is not None else None
+        except (GitError, ConfigurationError) as error:
+            files = None
+            print(f"broker routing hub-parameters: cannot compare with {args.base} ({error}): "
+                  "deploying gradually", file=sys.stderr)
+    choice = hub.deployment_preference(old, table, files, args.gradual)
+    parameters["DeploymentPreference"] = choice.preference
+    parameters["SourceRevision"] = hub.source_revision(args.file)
+    print(f"DeploymentPreference={choice.preference}: {choice.reason}", file=sys.stderr)
+    print(hub.parameter_overrides(parameters))
     return 0
 
 
