@@ -165,6 +165,7 @@ def run_plan(args: argparse.Namespace) -> int:
     from broker.exceptions import ConfigurationError
     from broker.ops import routing_check as check
     from broker.ops import routing_plan
+    from broker.ops.hub_parameters import changed_files
 
     try:
         new_text = Path(args.new).read_text(encoding="utf-8")
@@ -210,7 +211,8 @@ def run_plan(args: argparse.Namespace) -> int:
             return 2
         the_plan = routing_plan.plan_routing(
             old, new, registry, old_label=old_label, new_label=args.new, old_registry=old_registry,
-            old_templates=old_templates, warnings=tuple(str(f) for f in findings))
+            old_templates=old_templates, warnings=tuple(str(f) for f in findings),
+            changed_files=changed_files(args.base, args.new) if args.base else None)
     if args.format == "json":
         print(routing_plan.bounded_json(the_plan, args.max_characters))
     elif args.format == "markdown":

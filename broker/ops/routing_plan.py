@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -178,12 +178,15 @@ def plan_routing(
     old_registry: AccountRegistry | None = None,
     old_templates: str | Path | None = None,
     warnings: tuple[str, ...] = (),
+    changed_files: Sequence[str] | None = None,
 ) -> RoutingPlan:
     """Compare ``old`` (``None``: no table yet) with ``new``.
 
     ``registry`` and ``templates`` are the head's; ``old_registry`` and
     ``old_templates`` the base's (default: the same). A base without a
-    registry is :func:`empty_registry`.
+    registry is :func:`empty_registry`. ``changed_files``: the repository
+    paths the change touches (``None``: unknown), which decide how the hub
+    deploys it.
     """
     provider = _differences(_provider_view(old), _provider_view(new)) if old else ()
     old_teams = {t.id: _team_view(t, old) for t in old.teams.values()} if old else {}
@@ -206,9 +209,9 @@ def plan_routing(
     notes = _rename_notes(teams, old_teams, new_teams)
     if registry is None:
         notes.append("No account registry was found: spoke changes are not shown (pass --accounts DIR).")
-    elif spokes:
-        notes.append("After merge the pipeline runs `broker rollout apply` (spokes first), then deploys "
-                     "the broker with the new table.")
+    changed = bool(provider or teams or applications or spokes)
+    if changed:
+        notes.append(_when_live(old, new, spokes, teams, changed_files))
     return RoutingPlan(old_label, new_label, provider, tuple(teams), applications, spokes,
                        tuple(_identity_center_steps(old, new, provider, applications)), tuple(notes),
                        warnings)
@@ -313,6 +316,30 @@ def _changed_effects(team_id: str, before: Mapping[str, Any],
     if timing:
         effects.append(f"{', '.join(timing)}: takes effect at the next sign-in; profiles are untouched.")
     return tuple(effects)
+
+
+def _when_live(old: RoutingTable | None, new: RoutingTable, spokes: tuple[InstanceChange, ...] | None,
+               teams: list[Change], changed_files: Sequence[str] | None) -> str:
+    """The deploy chain after the merge, and when the change reaches sign-ins."""
+    from broker.ops.hub_parameters import AT_ONCE, deployment_preference
+
+    choice = deployment_preference(old, new, changed_files)
+    rollout = ("`broker rollout apply` (spokes first; not computed here)" if spokes is None
+               else f"`broker rollout apply` ({len(spokes)} stack instance(s) above, spokes first)" if spokes
+               else "`broker rollout apply` (no spoke change)")
+    chain = (f"When it is live: merge -> CI (validate and the offline tests) -> approval of the "
+             f"`production` environment -> {rollout} -> the hub: `sam deploy` with "
+             f"DeploymentPreference={choice.preference} (`broker routing hub-parameters --base` the "
+             f"deployed revision; {choice.reason}).")
+    added = [c.name for c in teams if c.kind == "added"]
+    if choice.preference == AT_ONCE:
+        return chain + " Every sign-in reaches the new version as soon as the deploy ends."
+    if added:
+        return chain + (f" Until the shift ends (about five minutes with the default canary) 90% of "
+                        f"sign-ins still reach the old version, which does not know {', '.join(added)}: "
+                        "those sign-ins get 404 'unknown team' until then.")
+    return chain + (" Until the shift ends (about five minutes with the default canary) 90% of sign-ins "
+                    "still get the old behaviour.")
 
 
 def _rename_notes(teams: list[Change], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -56,9 +56,12 @@ def plan_of(name: str, registry: AccountRegistry | None):  # noqa: ANN201 - Rout
     base = given.get("base-table", "base.yaml")
     old = load_table((EDITS / base).read_text(), base)
     new = load_table((EDITS / f"{name}.yaml").read_text(), f"{name}.yaml")
+    # The pull request of each edit touches routing.yaml, and accounts/ when its registry changes.
+    files = ["routing.yaml"] + (["accounts/changed.yaml"] if "head-accounts" in given else [])
     return plan_routing(old, new, registry_of(given.get("head-accounts"), registry), old_label=base,
                         new_label=f"{name}.yaml",
-                        old_registry=registry_of(given.get("base-accounts"), registry))
+                        old_registry=registry_of(given.get("base-accounts"), registry),
+                        changed_files=files)
 
 
 def test_the_corpus_has_edits_each_with_an_expected_plan() -> None:
@@ -381,3 +384,21 @@ def test_json_plans_stay_valid_when_cut(registry: AccountRegistry) -> None:
     assert len(bounded_json(plan, limit=2500)) <= 2500 + 200
     assert data["left_off"] and sum(data["left_off"].values()) > 0
     assert json.loads(bounded_json(plan, limit=0)).get("left_off") is None
+
+
+def test_the_plan_says_when_a_new_team_is_live(registry: AccountRegistry) -> None:
+    old = load_table(BASE.read_text(), "base.yaml")
+    new = load_table((EDITS / "add_team_new_application.yaml").read_text(), "new.yaml")
+
+    def live(files: list[str] | None) -> str:
+        notes = plan_routing(old, new, registry, changed_files=files).notes
+        [note] = [n for n in notes if n.startswith("When it is live: merge -> CI")]
+        assert "-> `broker rollout apply` (2 stack instance(s) above, spokes first) -> the hub" in note
+        return note
+
+    at_once = live(["routing.yaml"])
+    assert "DeploymentPreference=AllAtOnce" in at_once and "as soon as the deploy ends" in at_once
+    for files in (["routing.yaml", "broker/login.py"], None):
+        canary = live(files)
+        assert "DeploymentPreference=Canary10Percent5Minutes" in canary
+        assert "which does not know team3: those sign-ins get 404 'unknown team'" in canary
