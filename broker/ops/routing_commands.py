@@ -43,6 +43,9 @@ def add_parser(subparsers: Any) -> None:
                           help="user profiles allowed per domain (Service Quotas), over each region's "
                                "user_profile_quota in accounts/ (default there: 500)")
     validate.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    validate.add_argument("--base", metavar="REF",
+                          help="the git revision the change starts from: a clash between team ids is "
+                               "reported on the team the change adds (default: the later one in the file)")
     validate.set_defaults(handler=run_validate)
 
     plan = commands.add_parser(
@@ -134,14 +137,21 @@ def run_validate(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from broker.ops import routing_check as check
+    from broker.ops.routing_plan import GitError
 
     try:
         users = parse_expected_users(args.expected_users)
     except ValueError as error:
         print(f"broker routing validate: {error}", file=sys.stderr)
         return 2
+    try:
+        base_teams = _base_team_ids(args.base, args.file) if args.base else None
+    except GitError as error:
+        print(f"broker routing validate: {error}", file=sys.stderr)
+        return 2
     options = check.CheckOptions(now=datetime.now(UTC), cert_warning_days=args.cert_warning_days,
-                                 expected_users=users, profile_quota=args.profile_quota)
+                                 expected_users=users, profile_quota=args.profile_quota,
+                                 base_teams=base_teams)
     registry, findings = check.load_registry(_accounts_dir(args, args.file))
     try:
         findings = check.ordered([*findings, *check.check_routing_file(args.file, registry, options)])
@@ -155,6 +165,20 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         print(check.render_text(args.file, findings))
     return 1 if check.has_errors(findings, strict=args.strict) else 0
+
+
+def _base_team_ids(revision: str, path: str) -> frozenset[str]:
+    """The team ids of ``path`` at ``revision`` (none when the file did not exist or does not load)."""
+    from broker.exceptions import ConfigurationError
+    from broker.ops.routing_plan import git_show, load_table
+
+    text = git_show(revision, path)
+    if text is None:
+        return frozenset()
+    try:
+        return frozenset(load_table(text, f"{revision}:{path}").teams)
+    except ConfigurationError:
+        return frozenset()  # a broken base: every team counts as the change's
 
 
 def run_plan(args: argparse.Namespace) -> int:

@@ -237,7 +237,9 @@ def _team_view(team: Team, table: RoutingTable) -> dict[str, Any]:
         "enabled": team.enabled,
         "disabled_message": team.disabled_message,
         "tags": dict(sorted(thaw(team.tags).items())),
-        "user_settings": thaw(team.user_settings),
+        # Frozen, not thawed: an aliased table expands to far more values than its file holds, and
+        # comparing and rendering (bounded) need no copy.
+        "user_settings": team.user_settings,
         "session_expiration_seconds": team.session_expiration_seconds,
         "presigned_url_expiry_seconds": team.presigned_url_expiry_seconds,
         "landing_uri": team.landing_uri,
@@ -607,7 +609,7 @@ def _too_long(value: Any, limit: int = VALUE_LIMIT) -> bool:
 def _bounded_changes(changes: tuple[Any, ...]) -> tuple[Any, ...]:
     """Changes whose long values are replaced by their bounded rendering (for JSON)."""
     def field(change: FieldChange) -> FieldChange:
-        old, new = (_value(v) if _too_long(v) else v for v in (change.old, change.new))
+        old, new = (_value(v) if _too_long(v) else thaw(v) for v in (change.old, change.new))
         return FieldChange(change.field, old, new)
 
     return tuple(replace(c, fields=tuple(field(f) for f in c.fields)) if isinstance(c, Change) else field(c)

@@ -402,3 +402,22 @@ def test_the_plan_says_when_a_new_team_is_live(registry: AccountRegistry) -> Non
         canary = live(files)
         assert "DeploymentPreference=Canary10Percent5Minutes" in canary
         assert "which does not know team3: those sign-ins get 404 'unknown team'" in canary
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_validate_with_a_base_reports_a_clash_on_the_added_team(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    table = tmp_path / "routing.yaml"
+    table.write_text(without_team(CLASH, "a-1"))  # a1 is there before the change
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    table.write_text(CLASH)  # the change adds a-1, earlier in the file
+    accounts = ["--accounts", str(FIXTURES / "routing_accounts")]
+
+    assert main(["routing", "validate", str(table), *accounts, "--base", "HEAD"]) == 1
+    with_base = capsys.readouterr().out
+    assert "teams[2].execution_role: " in with_base and "for team 'a-1'" in with_base
+    assert main(["routing", "validate", str(table), *accounts]) == 1
+    without = capsys.readouterr().out
+    assert "teams[3].execution_role: " in without and "for team 'a1'" in without
