@@ -99,6 +99,7 @@ class SpokeRegion:
     internet_egress: bool = False
     public_subnet_cidrs: tuple[str, str] = DEFAULT_PUBLIC_SUBNETS
     parameters: Mapping[str, str] = field(default_factory=lambda: frozen_mapping({}))
+    user_profile_quota: int | None = None  # None: not stated, the check assumes its default
 
     @property
     def zones(self) -> tuple[str, str]:

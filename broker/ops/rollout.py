@@ -17,10 +17,10 @@ kept.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -45,13 +45,18 @@ NOT_FOUND = frozenset({"StackSetNotFoundException", "StackInstanceNotFoundExcept
 
 @dataclass(frozen=True)
 class InstanceChange:
-    """What happens to one stack instance: create, update, retry, delete or unchanged."""
+    """What happens to one stack instance: create, update, retry, delete or unchanged.
+
+    ``via_stack_set``: an update that only the StackSet's own change (template or a
+    StackSet-level parameter) causes; the StackSet update deploys it, no call of its own.
+    """
 
     stack_set: str
     account: str
     region: str
     action: str
     details: tuple[str, ...] = ()
+    via_stack_set: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +148,50 @@ def check_configuration(registry: AccountRegistry, routing: RoutingTable) -> Non
         raise ConfigurationError(problems)
 
 
+class DeployedStackSets(Protocol):
+    """What the planner reads about the deployed StackSets (CloudFormation, or a rollout's result)."""
+
+    def describe(self, name: str) -> dict[str, Any] | None: ...
+
+    def names(self, prefix: str) -> list[str]: ...
+
+    def instances(self, name: str) -> dict[tuple[str, str], dict[str, Any]]: ...
+
+    def overrides(self, name: str, account: str, region: str) -> dict[str, str]: ...
+
+
+class RolledOut:
+    """The StackSets exactly as a successful rollout of ``specs`` leaves them, without AWS.
+
+    ``broker routing plan`` plans the head against the base's rollout with the
+    same :func:`plan_against` that ``broker rollout`` runs against CloudFormation.
+    """
+
+    def __init__(self, specs: Sequence[StackSetSpec], settings: RolloutSettings) -> None:
+        self.specs = {spec.name: spec for spec in specs}
+        self.settings = settings
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        spec = self.specs.get(name)
+        if spec is None:
+            return None
+        described: dict[str, Any] = {"TemplateBody": spec.template,
+                                     "Parameters": _parameters(spec.parameters)}
+        if self.settings.service_managed:
+            described["AutoDeployment"] = {"Enabled": self.settings.auto_deployment}
+        return described
+
+    def names(self, prefix: str) -> list[str]:
+        return sorted(name for name in self.specs if name.startswith(prefix))
+
+    def instances(self, name: str) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(t.account, t.region): {"Status": "CURRENT"} for t in self.specs[name].targets}
+
+    def overrides(self, name: str, account: str, region: str) -> dict[str, str]:
+        target = self.specs[name].target(account, region)
+        return dict(target.overrides) if target else {}
+
+
 def plan(
     clients: AwsClients,
     registry: AccountRegistry,
@@ -152,10 +201,37 @@ def plan(
     """What :func:`apply` would do now."""
     check_configuration(registry, routing)
     cfn = _StackSets(clients, registry.settings)
-    return Plan(tuple(_plan_one(cfn, spec) for spec in desired_stack_sets(registry, routing, templates)))
+    return plan_against(cfn, registry.settings, desired_stack_sets(registry, routing, templates))
 
 
-def _plan_one(cfn: _StackSets, spec: StackSetSpec) -> StackSetPlan:
+def plan_against(
+    deployed: DeployedStackSets, settings: RolloutSettings, specs: Sequence[StackSetSpec]
+) -> Plan:
+    """Every change that turns ``deployed`` into ``specs``, in deployment order.
+
+    A team-roles StackSet of an account that has no team any more is not among
+    ``specs``: its instances are deleted (the StackSet itself stays, empty).
+    """
+    planned = [_plan_one(deployed, spec, settings) for spec in specs]
+    wanted = {spec.name for spec in specs}
+    retired = []
+    for name in deployed.names(f"{settings.stack_set_prefix}-team-roles-"):
+        described = deployed.describe(name)
+        if name in wanted or described is None:
+            continue
+        spec = StackSetSpec(name, "no team left in its account (routing.yaml)",
+                            described.get("TemplateBody", ""), {}, ())
+        deletes = tuple(InstanceChange(name, account, region, "delete", ("no team left in the account",))
+                        for account, region in sorted(deployed.instances(name)))
+        if deletes:
+            retired.append(StackSetPlan(spec, True, (), deletes))
+    # Deletes run in reverse order: the retired roles go with the other team roles, after the domain.
+    last = max((n for n, p in enumerate(planned) if "-team-roles-" in p.spec.name or
+                p.spec.name.endswith("-spoke-access")), default=len(planned) - 1)
+    return Plan(tuple(planned[:last + 1] + retired + planned[last + 1:]))
+
+
+def _plan_one(cfn: DeployedStackSets, spec: StackSetSpec, settings: RolloutSettings) -> StackSetPlan:
     described = cfn.describe(spec.name)
     if described is None:
         creates = tuple(InstanceChange(spec.name, t.account, t.region, "create", _listing(t.overrides))
@@ -165,11 +241,11 @@ def _plan_one(cfn: _StackSets, spec: StackSetSpec) -> StackSetPlan:
     if described.get("TemplateBody") != spec.template:
         changes.append(f"template changed ({spec.source})")
     current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in described.get("Parameters", [])}
-    changes += _differences(current, spec.parameters)
-    if cfn.settings.service_managed:
+    changes += [f"StackSet parameter {change}" for change in _differences(current, spec.parameters)]
+    if settings.service_managed:
         enabled = bool((described.get("AutoDeployment") or {}).get("Enabled"))
-        if enabled != cfn.settings.auto_deployment:
-            changes.append(f"auto-deployment: {_on_off(enabled)} -> {_on_off(cfn.settings.auto_deployment)}")
+        if enabled != settings.auto_deployment:
+            changes.append(f"auto-deployment: {_on_off(enabled)} -> {_on_off(settings.auto_deployment)}")
     deployed = cfn.instances(spec.name)
     instances: list[InstanceChange] = []
     for target in spec.targets:
@@ -188,7 +264,7 @@ def _plan_one(cfn: _StackSets, spec: StackSetSpec) -> StackSetPlan:
             instances.append(InstanceChange(spec.name, target.account, target.region, "update", differences))
         elif changes:
             instances.append(InstanceChange(spec.name, target.account, target.region, "update",
-                                            ("StackSet changed",)))
+                                            ("StackSet changed",), via_stack_set=True))
         else:
             instances.append(InstanceChange(spec.name, target.account, target.region, "unchanged"))
     for (account, region) in sorted(deployed):
@@ -324,7 +400,7 @@ def _apply_one(
     for action in ("update", "retry"):
         # An override change still needs its own call after a StackSet update (which keeps old overrides).
         pending = [c for c in by_action.get(action, [])
-                   if (c.account, c.region) not in run.results or c.details != ("StackSet changed",)]
+                   if (c.account, c.region) not in run.results or not c.via_stack_set]
         for group in _groups(spec, pending):
             run.attempt(group, f"{action} {_where(group)}",
                         lambda g=group, **op: cfn.update_instances(spec, g, **op))

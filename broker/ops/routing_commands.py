@@ -38,11 +38,16 @@ def add_parser(subparsers: Any) -> None:
     validate.add_argument("--cert-warning-days", type=_non_negative, default=30, metavar="N",
                           help="warn about certificates that expire within N days (default 30)")
     validate.add_argument("--expected-users", action="append", default=[], metavar="[TEAM=]N",
-                          help="people expected per team (N: every team; TEAM=N: one team; repeatable), "
-                               "for the per-domain profile capacity check")
-    validate.add_argument("--profile-quota", type=_non_negative, default=500, metavar="N",
-                          help="user profiles allowed per domain (Service Quotas; default 500)")
+                          help="people expected per team (N: every team without expected_users in the "
+                               "table; TEAM=N: one team, over the table; repeatable), for the per-domain "
+                               "profile capacity check")
+    validate.add_argument("--profile-quota", type=_non_negative, default=None, metavar="N",
+                          help="user profiles allowed per domain (Service Quotas), over each region's "
+                               "user_profile_quota in accounts/ (default there: 500)")
     validate.add_argument("--strict", action="store_true", help="warnings fail too (exit 1)")
+    validate.add_argument("--base", metavar="REF",
+                          help="the git revision the change starts from: a clash between team ids is "
+                               "reported on the team the change adds (default: the later one in the file)")
     validate.set_defaults(handler=run_validate)
 
     plan = commands.add_parser(
@@ -54,8 +59,14 @@ def add_parser(subparsers: Any) -> None:
     plan.add_argument("--new", metavar="FILE", default=DEFAULT_ROUTING,
                       help="the changed routing table (default routing.yaml)")
     _registry_argument(plan)
+    plan.add_argument("--old-accounts", metavar="DIR", default=None,
+                      help="with --old: the base's account registry (default: the same as --accounts); "
+                           "with --base the registry at REF is used")
     plan.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                       help="markdown: for a pull request comment")
+    plan.add_argument("--max-characters", type=_non_negative, default=60_000, metavar="N",
+                      help="cut the plan at about N characters with a line saying what was left off "
+                           "(default 60000, under GitHub's comment limit; 0: no limit)")
     plan.set_defaults(handler=run_plan)
 
     compile_ = commands.add_parser(
@@ -77,6 +88,13 @@ def add_parser(subparsers: Any) -> None:
         epilog="exit codes: 0 printed, 1 the table does not load or its teams use more than one "
                "broker-access role name, 2 usage")
     hub.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    hub.add_argument("--base", metavar="REF",
+                     help="the deployed git revision: DeploymentPreference is AllAtOnce when the change "
+                          "since REF only adds to routing.yaml (and accounts/), else --gradual")
+    hub.add_argument("--gradual", metavar="TYPE", default="Canary10Percent5Minutes",
+                     choices=("Canary10Percent5Minutes", "Canary10Percent10Minutes",
+                              "Linear10PercentEvery1Minute", "Linear10PercentEvery3Minutes"),
+                     help="the DeploymentPreference of any other change (default Canary10Percent5Minutes)")
     hub.set_defaults(handler=run_hub_parameters)
 
     add = commands.add_parser(
@@ -131,14 +149,21 @@ def run_validate(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from broker.ops import routing_check as check
+    from broker.ops.routing_plan import GitError
 
     try:
         users = parse_expected_users(args.expected_users)
     except ValueError as error:
         print(f"broker routing validate: {error}", file=sys.stderr)
         return 2
+    try:
+        base_teams = _base_team_ids(args.base, args.file) if args.base else None
+    except GitError as error:
+        print(f"broker routing validate: {error}", file=sys.stderr)
+        return 2
     options = check.CheckOptions(now=datetime.now(UTC), cert_warning_days=args.cert_warning_days,
-                                 expected_users=users, profile_quota=args.profile_quota)
+                                 expected_users=users, profile_quota=args.profile_quota,
+                                 base_teams=base_teams)
     registry, findings = check.load_registry(_accounts_dir(args, args.file))
     try:
         findings = check.ordered([*findings, *check.check_routing_file(args.file, registry, options)])
@@ -154,13 +179,29 @@ def run_validate(args: argparse.Namespace) -> int:
     return 1 if check.has_errors(findings, strict=args.strict) else 0
 
 
+def _base_team_ids(revision: str, path: str) -> frozenset[str]:
+    """The team ids of ``path`` at ``revision`` (none when the file did not exist or does not load)."""
+    from broker.exceptions import ConfigurationError
+    from broker.ops.routing_plan import git_show, load_table
+
+    text = git_show(revision, path)
+    if text is None:
+        return frozenset()
+    try:
+        return frozenset(load_table(text, f"{revision}:{path}").teams)
+    except ConfigurationError:
+        return frozenset()  # a broken base: every team counts as the change's
+
+
 def run_plan(args: argparse.Namespace) -> int:
     """``broker routing plan``; returns the exit code."""
-    import json
+    import tempfile
+    from datetime import UTC, datetime
 
     from broker.exceptions import ConfigurationError
+    from broker.ops import routing_check as check
     from broker.ops import routing_plan
-    from broker.ops.routing_check import load_registry
+    from broker.ops.hub_parameters import changed_files
 
     try:
         new_text = Path(args.new).read_text(encoding="utf-8")
@@ -173,14 +214,9 @@ def run_plan(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError, routing_plan.GitError) as error:
         print(f"broker routing plan: {error}", file=sys.stderr)
         return 2
-    try:
-        new = routing_plan.load_table(new_text, args.new)
-    except ConfigurationError as error:
-        print(f"broker routing plan: {args.new} has problems (see `broker routing validate`):",
-              file=sys.stderr)
-        for problem in error.problems:
-            print(problem, file=sys.stderr)
-        return 1
+    accounts = _accounts_dir(args, args.new)
+    registry, findings = check.load_registry(accounts)
+    old = None
     try:
         old = routing_plan.load_table(old_text, old_label) if old_text is not None else None
     except ConfigurationError as error:
@@ -188,32 +224,93 @@ def run_plan(args: argparse.Namespace) -> int:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 2
-    registry, _ = load_registry(_accounts_dir(args, args.new))
-    the_plan = routing_plan.plan_routing(old, new, registry, old_label=old_label, new_label=args.new)
+    options = check.CheckOptions(now=datetime.now(UTC),
+                                 base_teams=frozenset(old.teams) if old is not None else None)
+    findings = check.ordered([*findings, *check.check_routing_text(new_text, args.new, registry, options)])
+    if check.has_errors(findings):
+        print(f"broker routing plan: {args.new} has problems (as `broker routing validate` shows them):",
+              file=sys.stderr)
+        print(check.render_text(args.new, findings), file=sys.stderr)
+        return 1
+    new = routing_plan.load_table(new_text, args.new)
+    with tempfile.TemporaryDirectory(prefix="broker-plan-base-") as scratch:
+        try:
+            old_registry, old_templates = _base_side(args, registry, accounts, Path(scratch))
+        except routing_plan.GitError as error:
+            print(f"broker routing plan: {error}", file=sys.stderr)
+            return 2
+        except ConfigurationError as error:
+            print(f"broker routing plan: the base's account registry ({args.base or args.old_accounts}) "
+                  "does not load:", file=sys.stderr)
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return 2
+        the_plan = routing_plan.plan_routing(
+            old, new, registry, old_label=old_label, new_label=args.new, old_registry=old_registry,
+            old_templates=old_templates, warnings=tuple(str(f) for f in findings),
+            changed_files=changed_files(args.base, args.new) if args.base else None)
     if args.format == "json":
-        print(json.dumps(the_plan.to_dict(), indent=2))
+        print(routing_plan.bounded_json(the_plan, args.max_characters))
     elif args.format == "markdown":
-        print(routing_plan.render_markdown(the_plan))
+        print(routing_plan.render_markdown(the_plan, args.max_characters))
     else:
-        print(routing_plan.render_text(the_plan))
+        print(routing_plan.render_text(the_plan, args.max_characters))
     return 0
+
+
+def _base_side(args: argparse.Namespace, registry: Any, accounts: Path,
+               scratch: Path) -> tuple[Any, Path | None]:
+    """The base's account registry and spoke templates (``None``: the same as the head's)."""
+    from broker.ops import routing_plan
+    from broker.ops.accounts import load_accounts
+    from broker.ops.stacksets import DEFAULT_TEMPLATES
+
+    if registry is None:
+        return None, None
+    if not args.base:
+        return (load_accounts(args.old_accounts) if args.old_accounts else None), None
+    found = routing_plan.git_tree(args.base, accounts, scratch / "registry")
+    old_registry = (load_accounts(found) if found is not None
+                    else routing_plan.empty_registry(registry, f"{args.base}:{accounts}"))
+    templates = None
+    if routing_plan.same_work_tree(DEFAULT_TEMPLATES, Path(args.new)):
+        templates = routing_plan.git_tree(args.base, DEFAULT_TEMPLATES, scratch / "templates")
+    return old_registry, templates
 
 
 def run_hub_parameters(args: argparse.Namespace) -> int:
     """``broker routing hub-parameters``; returns the exit code."""
     from broker.exceptions import ConfigurationError
-    from broker.ops.hub_parameters import hub_parameters, parameter_overrides, routing_digest
+    from broker.ops import hub_parameters as hub
+    from broker.ops.routing_plan import GitError, git_show, load_table
     from broker.ops.routing_source import load_routing_table
 
     try:
         # Certificate expiry is validate's concern, not the hub's parameters'.
-        parameters = hub_parameters(load_routing_table(args.file, check_expiry=False))
+        table = load_routing_table(args.file, check_expiry=False)
+        parameters = hub.hub_parameters(table)
     except ConfigurationError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
-    parameters["RoutingDigest"] = routing_digest(Path(args.file).read_bytes())
-    print(parameter_overrides(parameters))
+    parameters["RoutingDigest"] = hub.routing_digest(Path(args.file).read_bytes())
+    old, files = None, None
+    if args.base:
+        try:
+            files = hub.changed_files(args.base, args.file)
+            if files is None:
+                raise GitError(f"git cannot diff against {args.base}")
+            text = git_show(args.base, args.file)
+            old = load_table(text, f"{args.base}:{args.file}") if text is not None else None
+        except (GitError, ConfigurationError) as error:
+            files = None
+            print(f"broker routing hub-parameters: cannot compare with {args.base} ({error}): "
+                  "deploying gradually", file=sys.stderr)
+    choice = hub.deployment_preference(old, table, files, args.gradual)
+    parameters["DeploymentPreference"] = choice.preference
+    parameters["SourceRevision"] = hub.source_revision(args.file)
+    print(f"DeploymentPreference={choice.preference}: {choice.reason}", file=sys.stderr)
+    print(hub.parameter_overrides(parameters))
     return 0
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,16 @@ import yaml
 
 from broker.config import RoutingTable, Team, thaw
 from broker.ops.accounts import AccountRegistry
-from broker.ops.rollout import InstanceChange
+from broker.ops.rollout import InstanceChange, RolledOut, StackSetPlan, plan_against
 from broker.ops.routing_source import parse_routing_table
 from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, desired_stack_sets
 
 MARKER = "<!-- broker-routing-plan -->"  # lets CI find and update its own comment
+# GitHub refuses a comment over 65,536 characters; the plan stays under it with room to spare.
+PLAN_LIMIT = 60_000
+VALUE_LIMIT = 2_000  # one field's value, old or new
+TRUNCATED = ("the summary counts everything; run `broker routing plan --max-characters 0` "
+             "to see the whole plan")
 
 
 class GitError(Exception):
@@ -68,14 +73,17 @@ class RoutingPlan:
     spokes: tuple[InstanceChange, ...] | None  # None: no account registry to compute them
     identity_center: tuple[str, ...]
     notes: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # `broker routing validate`'s warnings on the new table
 
     @property
     def changed(self) -> bool:
         return bool(self.service_provider or self.teams or self.applications or self.spokes)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (``broker routing plan --format json``)."""
-        data = asdict(self)
+        """A JSON-ready form (``broker routing plan --format json``); long values are bounded."""
+        data = asdict(replace(self, service_provider=_bounded_changes(self.service_provider),
+                              teams=_bounded_changes(self.teams),
+                              applications=_bounded_changes(self.applications)))
         data["changed"] = self.changed
         return data
 
@@ -104,6 +112,58 @@ def git_show(revision: str, path: str | Path) -> str | None:
     raise GitError(f"git show {revision}:{path} failed: {message or result.returncode}")
 
 
+def same_work_tree(path: str | Path, other: str | Path) -> bool:
+    """Whether ``path`` is inside the git work tree that holds ``other`` (both exist)."""
+    def top(of: Path) -> Path | None:
+        anchor = of if of.is_dir() else of.parent
+        try:
+            found = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=anchor, capture_output=True,
+                                   text=True, check=False, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return Path(found.stdout.strip()).resolve() if found.returncode == 0 else None
+
+    mine, theirs = top(Path(path).resolve()), top(Path(other).resolve())
+    return mine is not None and mine == theirs
+
+
+def git_tree(revision: str, directory: str | Path, into: Path) -> Path | None:
+    """Copy ``directory`` as it was at ``revision`` into the folder ``into`` (at its path in the
+    repository) and return the copy; ``None`` when it did not exist there.
+
+    The base side of a plan: its account registry and spoke templates, not today's.
+    """
+    import io
+    import tarfile
+
+    folder = Path(directory).resolve()
+    anchor = folder if folder.is_dir() else folder.parent
+    while not anchor.is_dir():
+        anchor = anchor.parent
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=anchor, capture_output=True,
+                             text=True, check=False, timeout=60)
+        if top.returncode != 0:
+            raise GitError(f"{folder} is not in a git work tree: {top.stderr.strip()}")
+        root = Path(top.stdout.strip()).resolve()
+        relative = folder.relative_to(root).as_posix()
+        listing = subprocess.run(["git", "ls-tree", "-d", "--name-only", revision, "--", relative],
+                                 cwd=root, capture_output=True, text=True, check=False, timeout=60)
+        if listing.returncode != 0:
+            raise GitError(f"git ls-tree {revision} failed: {listing.stderr.strip()}")
+        if not listing.stdout.strip():
+            return None
+        archive = subprocess.run(["git", "archive", "--format=tar", revision, "--", relative],
+                                 cwd=root, capture_output=True, check=False, timeout=60)
+    except (OSError, subprocess.SubprocessError, ValueError) as error:
+        raise GitError(f"cannot read {folder} at {revision}: {error}") from error
+    if archive.returncode != 0:
+        raise GitError(f"git archive {revision} failed: {archive.stderr.decode(errors='replace').strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / relative
+
+
 # --- the plan ----------------------------------------------------------------------------------
 
 
@@ -115,8 +175,19 @@ def plan_routing(
     old_label: str = "base",
     new_label: str = "routing.yaml",
     templates: str | Path = DEFAULT_TEMPLATES,
+    old_registry: AccountRegistry | None = None,
+    old_templates: str | Path | None = None,
+    warnings: tuple[str, ...] = (),
+    changed_files: Sequence[str] | None = None,
 ) -> RoutingPlan:
-    """Compare ``old`` (``None``: no table yet) with ``new``."""
+    """Compare ``old`` (``None``: no table yet) with ``new``.
+
+    ``registry`` and ``templates`` are the head's; ``old_registry`` and
+    ``old_templates`` the base's (default: the same). A base without a
+    registry is :func:`empty_registry`. ``changed_files``: the repository
+    paths the change touches (``None``: unknown), which decide how the hub
+    deploys it.
+    """
     provider = _differences(_provider_view(old), _provider_view(new)) if old else ()
     old_teams = {t.id: _team_view(t, old) for t in old.teams.values()} if old else {}
     new_teams = {t.id: _team_view(t, new) for t in new.teams.values()}
@@ -132,17 +203,18 @@ def plan_routing(
             if fields:
                 teams.append(Change(team_id, "changed", fields, _changed_effects(team_id, before, fields)))
     applications = _application_changes(old, new)
-    spokes = None if registry is None else tuple(_spoke_changes(
-        desired_stack_sets(registry, old, templates) if old else [],
-        desired_stack_sets(registry, new, templates)))
+    spokes = None if registry is None else tuple(spoke_changes(
+        desired_stack_sets(old_registry or registry, old, old_templates or templates),
+        desired_stack_sets(registry, new, templates), registry))
     notes = _rename_notes(teams, old_teams, new_teams)
     if registry is None:
         notes.append("No account registry was found: spoke changes are not shown (pass --accounts DIR).")
-    elif spokes:
-        notes.append("After merge the pipeline runs `broker rollout apply` (spokes first), then deploys "
-                     "the broker with the new table.")
+    changed = bool(provider or teams or applications or spokes)
+    if changed:
+        notes.append(_when_live(old, new, spokes, teams, changed_files))
     return RoutingPlan(old_label, new_label, provider, tuple(teams), applications, spokes,
-                       tuple(_identity_center_steps(old, new, provider, applications)), tuple(notes))
+                       tuple(_identity_center_steps(old, new, provider, applications)), tuple(notes),
+                       warnings)
 
 
 def _provider_view(table: RoutingTable | None) -> dict[str, Any]:
@@ -165,7 +237,9 @@ def _team_view(team: Team, table: RoutingTable) -> dict[str, Any]:
         "enabled": team.enabled,
         "disabled_message": team.disabled_message,
         "tags": dict(sorted(thaw(team.tags).items())),
-        "user_settings": thaw(team.user_settings),
+        # Frozen, not thawed: an aliased table expands to far more values than its file holds, and
+        # comparing and rendering (bounded) need no copy.
+        "user_settings": team.user_settings,
         "session_expiration_seconds": team.session_expiration_seconds,
         "presigned_url_expiry_seconds": team.presigned_url_expiry_seconds,
         "landing_uri": team.landing_uri,
@@ -244,6 +318,30 @@ def _changed_effects(team_id: str, before: Mapping[str, Any],
     if timing:
         effects.append(f"{', '.join(timing)}: takes effect at the next sign-in; profiles are untouched.")
     return tuple(effects)
+
+
+def _when_live(old: RoutingTable | None, new: RoutingTable, spokes: tuple[InstanceChange, ...] | None,
+               teams: list[Change], changed_files: Sequence[str] | None) -> str:
+    """The deploy chain after the merge, and when the change reaches sign-ins."""
+    from broker.ops.hub_parameters import AT_ONCE, deployment_preference
+
+    choice = deployment_preference(old, new, changed_files)
+    rollout = ("`broker rollout apply` (spokes first; not computed here)" if spokes is None
+               else f"`broker rollout apply` ({len(spokes)} stack instance(s) above, spokes first)" if spokes
+               else "`broker rollout apply` (no spoke change)")
+    chain = (f"When it is live: merge -> CI (validate and the offline tests) -> approval of the "
+             f"`production` environment -> {rollout} -> the hub: `sam deploy` with "
+             f"DeploymentPreference={choice.preference} (`broker routing hub-parameters --base` the "
+             f"deployed revision; {choice.reason}).")
+    added = [c.name for c in teams if c.kind == "added"]
+    if choice.preference == AT_ONCE:
+        return chain + " Every sign-in reaches the new version as soon as the deploy ends."
+    if added:
+        return chain + (f" Until the shift ends (about five minutes with the default canary) 90% of "
+                        f"sign-ins still reach the old version, which does not know {', '.join(added)}: "
+                        "those sign-ins get 404 'unknown team' until then.")
+    return chain + (" Until the shift ends (about five minutes with the default canary) 90% of sign-ins "
+                    "still get the old behaviour.")
 
 
 def _rename_notes(teams: list[Change], old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -345,31 +443,75 @@ def _identity_center_steps(old: RoutingTable | None, new: RoutingTable, provider
 # --- spokes ------------------------------------------------------------------------------------
 
 
-def _spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec]) -> list[InstanceChange]:
+def spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec],
+                  registry: AccountRegistry) -> list[InstanceChange]:
+    """Every stack instance that ``broker rollout apply`` of ``after`` creates, updates or deletes
+    where a rollout of ``before`` ran last: the rollout's own planner, run against that state."""
     old = {s.name: s for s in before}
-    new = {s.name: s for s in after}
+    planned = plan_against(RolledOut(before, registry.settings), registry.settings, after)
     changes: list[InstanceChange] = []
-    for name in [s.name for s in after] + [s.name for s in before if s.name not in new]:
-        was, will = old.get(name), new.get(name)
-        roles = _role_changes(was, will)
-        for key in sorted({(t.account, t.region) for spec in (was, will) if spec for t in spec.targets}):
-            target_was = was.target(*key) if was else None
-            target_will = will.target(*key) if will else None
-            if target_was is None:
-                changes.append(InstanceChange(name, *key, "create", roles or _listing(target_will.overrides)))
-            elif target_will is None:
-                changes.append(InstanceChange(name, *key, "delete", roles))
+    for stack_set in planned.stack_sets:
+        was, will = old.get(stack_set.spec.name), stack_set.spec
+        roles = _role_changes(was, will if will.targets else None)
+        why = _stack_set_reasons(stack_set, was)
+        for instance in stack_set.instances:
+            if instance.action == "unchanged":
+                continue
+            if roles:
+                details = roles
+            elif instance.via_stack_set:
+                details = why
+            elif instance.action == "delete":
+                details = ()
             else:
-                details = _override_changes(target_was.overrides, target_will.overrides)
-                if roles or details or was.template != will.template or was.parameters != will.parameters:
-                    changes.append(InstanceChange(name, *key, "update", roles + details or ("template",)))
+                details = instance.details + why
+            changes.append(InstanceChange(instance.stack_set, instance.account, instance.region,
+                                          instance.action, details, instance.via_stack_set))
     return changes
+
+
+def _stack_set_reasons(stack_set: StackSetPlan, was: StackSetSpec | None) -> tuple[str, ...]:
+    """Why a StackSet itself changes: its template, or which StackSet-level parameter and why."""
+    will = stack_set.spec
+    if was is None or not stack_set.stack_set_changes:
+        return ()
+    reasons = []
+    if was.template != will.template:
+        reasons.append(f"template changed (stacksets/{Path(will.source).name}): CloudFormation updates "
+                       "every instance")
+    for key in sorted(set(was.parameters) | set(will.parameters)):
+        before, after = was.parameters.get(key), will.parameters.get(key)
+        if before == after:
+            continue
+        by_before, by_after = _overridden_by(was, key), _overridden_by(will, key)
+        if after is None:
+            why = (f"no instance overrides it any more (before: {by_before or 'none'}), and a StackSet "
+                   "holds only the parameters its instances may override")
+        elif before is None:
+            why = (f"now overridden by {by_after}: an instance may override only a parameter the "
+                   "StackSet has, so the StackSet gets it")
+        else:
+            why = "a StackSet-wide value (accounts/rollout.yaml or the template's default)"
+        reasons.append(f"StackSet parameter {key}: {before or '(unset)'} -> {after or '(unset)'}: {why}; "
+                       "CloudFormation updates every instance")
+    return tuple(reasons) or stack_set.stack_set_changes
+
+
+def _overridden_by(spec: StackSetSpec, key: str) -> str:
+    return ", ".join(f"{t.account} {t.region}" for t in spec.targets if key in t.overrides)
+
+
+def empty_registry(registry: AccountRegistry, source: str) -> AccountRegistry:
+    """A base with no account registry yet: ``registry``'s settings, no accounts."""
+    from types import MappingProxyType
+
+    return AccountRegistry(source, registry.settings, MappingProxyType({}))
 
 
 def _role_changes(was: StackSetSpec | None, will: StackSetSpec | None) -> tuple[str, ...]:
     # Only the generated team-roles templates name teams; the others are CloudFormation YAML with tags.
-    before = _roles(was.template) if was and was.source.startswith("generated") else {}
-    after = _roles(will.template) if will and will.source.startswith("generated") else {}
+    before = _roles(was.template) if was and "-team-roles-" in was.name else {}
+    after = _roles(will.template) if will and "-team-roles-" in will.name else {}
     out = []
     for team in sorted(set(before) | set(after)):
         if team not in before:
@@ -415,16 +557,77 @@ def _listing(values: Mapping[str, str]) -> tuple[str, ...]:
 _MARKS = {"added": "+", "changed": "~", "removed": "-", "create": "+", "update": "~", "delete": "-"}
 
 
-def _value(value: Any) -> str:
+def _pieces(value: Any) -> Iterator[str]:
+    """The rendering of ``value`` piece by piece, so a caller can stop early (an aliased table
+    expands to far more than its file)."""
     if value is None:
-        return "(unset)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in value.items()) + "}"
-    return str(value)
+        yield "(unset)"
+    elif isinstance(value, bool):
+        yield "true" if value else "false"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for number, item in enumerate(value):
+            if number:
+                yield ", "
+            if isinstance(item, list | tuple | Mapping):
+                yield from _pieces(item)
+            else:
+                yield str(item)
+        yield "]"
+    elif isinstance(value, Mapping):
+        yield "{"
+        for number, (key, item) in enumerate(value.items()):
+            yield f"{', ' if number else ''}{key}: "
+            yield from _pieces(item)
+        yield "}"
+    else:
+        yield str(value)
+
+
+def _value(value: Any, limit: int = VALUE_LIMIT) -> str:
+    """``value`` for a person, at most ``limit`` characters and a line that says what was left off."""
+    out: list[str] = []
+    size = 0
+    for piece in _pieces(value):
+        if size + len(piece) > limit:
+            out.append(piece[:limit - size])
+            return "".join(out) + f" ... (left off: the rest of a value longer than {limit} characters)"
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def _too_long(value: Any, limit: int = VALUE_LIMIT) -> bool:
+    size = 0
+    for piece in _pieces(value):
+        size += len(piece)
+        if size > limit:
+            return True
+    return False
+
+
+def _bounded_changes(changes: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Changes whose long values are replaced by their bounded rendering (for JSON)."""
+    def field(change: FieldChange) -> FieldChange:
+        old, new = (_value(v) if _too_long(v) else thaw(v) for v in (change.old, change.new))
+        return FieldChange(change.field, old, new)
+
+    return tuple(replace(c, fields=tuple(field(f) for f in c.fields)) if isinstance(c, Change) else field(c)
+                 for c in changes)
+
+
+def bounded_lines(lines: Iterable[str], limit: int, how: str) -> Iterator[str]:
+    """``lines`` up to ``limit`` characters in all (0: no limit), then one line saying what was left off."""
+    size = 0
+    iterator = iter(lines)
+    for line in iterator:
+        if limit and size + len(line) + 1 > limit:
+            rest = [len(line)] + [len(more) for more in iterator]
+            yield (f"... plan truncated at {limit} characters: {len(rest)} more line(s), "
+                   f"{sum(rest) + len(rest)} characters, left off; {how}")
+            return
+        size += len(line) + 1
+        yield line
 
 
 def _summary(plan: RoutingPlan) -> str:
@@ -456,33 +659,71 @@ def _sections(plan: RoutingPlan) -> list[tuple[str, list[tuple[str, list[str]]]]
     if plan.identity_center:
         sections.append(("Identity Center (the cloud team)",
                          [(f"{n}. {step}", []) for n, step in enumerate(plan.identity_center, 1)]))
+    if plan.warnings:
+        sections.append(("Warnings (broker routing validate)", [(w, []) for w in plan.warnings]))
     if plan.notes:
         sections.append(("Notes", [(note, []) for note in plan.notes]))
     return sections
 
 
-def render_text(plan: RoutingPlan) -> str:
-    """The plan for a terminal."""
-    lines = [f"Routing plan: {plan.old_label} -> {plan.new_label}"]
-    for title, entries in _sections(plan):
-        lines += ["", title]
-        for headline, details in entries:
-            lines.append(f"  {headline}")
-            lines += [f"      {detail}" for detail in details]
-    lines += ["", _summary(plan)]
-    return "\n".join(lines)
+def render_text(plan: RoutingPlan, limit: int = PLAN_LIMIT) -> str:
+    """The plan for a terminal, at most about ``limit`` characters (0: no limit)."""
+    def lines() -> Iterator[str]:
+        for title, entries in _sections(plan):
+            yield ""
+            yield title
+            for headline, details in entries:
+                yield f"  {headline}"
+                yield from (f"      {detail}" for detail in details)
+
+    head, tail = f"Routing plan: {plan.old_label} -> {plan.new_label}", _summary(plan)
+    body = bounded_lines(lines(), max(limit - len(head) - len(tail) - 4, 1) if limit else 0, TRUNCATED)
+    return "\n".join([head, *body, "", tail])
 
 
-def render_markdown(plan: RoutingPlan) -> str:
-    """The plan as a pull request comment (starts with :data:`MARKER`)."""
-    lines = [MARKER, f"### Routing plan: `{plan.old_label}` → `{plan.new_label}`", "",
-             f"**{_summary(plan)}**"]
-    for title, entries in _sections(plan):
-        lines += ["", f"#### {title}", ""]
-        for headline, details in entries:
-            lines.append(f"- {_md(headline)}")
-            lines += [f"  - {_md(detail)}" for detail in details]
-    return "\n".join(lines) + "\n"
+def render_markdown(plan: RoutingPlan, limit: int = PLAN_LIMIT) -> str:
+    """The plan as a pull request comment (starts with :data:`MARKER`), at most about ``limit``
+    characters: GitHub refuses a comment over 65,536."""
+    def lines() -> Iterator[str]:
+        for title, entries in _sections(plan):
+            yield from ("", f"#### {title}", "")
+            for headline, details in entries:
+                yield f"- {_md(headline)}"
+                yield from (f"  - {_md(detail)}" for detail in details)
+
+    head = [MARKER, f"### Routing plan: `{plan.old_label}` → `{plan.new_label}`", "",
+            f"**{_summary(plan)}**"]
+    room = max(limit - sum(len(line) + 1 for line in head), 1) if limit else 0
+    return "\n".join([*head, *bounded_lines(lines(), room, TRUNCATED)]) + "\n"
+
+
+def bounded_json(plan: RoutingPlan, limit: int = PLAN_LIMIT) -> str:
+    """``plan.to_dict()`` as JSON of at most about ``limit`` characters: entries past the limit are
+    left off, counted in ``left_off``."""
+    import json
+
+    data = plan.to_dict()
+    whole = json.dumps(data, indent=2)
+    if not limit or len(whole) <= limit:
+        return whole
+    left_off: dict[str, int] = {}
+    room = limit - len(json.dumps({**{k: ([] if isinstance(v, list) else v) for k, v in data.items()},
+                                   "left_off": {k: 0 for k, v in data.items() if isinstance(v, list)}},
+                                  indent=2))
+    for key in ("service_provider", "teams", "applications", "identity_center", "spokes", "warnings",
+                "notes"):
+        entries = data.get(key) or []
+        kept = []
+        for entry in entries:
+            size = len(json.dumps(entry, indent=2)) + 8
+            if size > room:
+                break
+            kept.append(entry)
+            room -= size
+        if len(kept) < len(entries):
+            left_off[key] = len(entries) - len(kept)
+            data[key] = kept
+    return json.dumps({**data, "left_off": left_off}, indent=2)
 
 
 def _md(text: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -130,16 +130,27 @@ class CheckOptions:
     """What the advisory checks compare against.
 
     ``expected_users`` maps a team id (or ``*``: every other team) to the number
-    of people expected to sign in to it; without a figure a team is not counted.
+    of people expected to sign in to it, over the table's own ``expected_users``;
+    without a figure a team is not counted.
+    ``base_teams``: the team ids of the table this one changes (``broker routing
+    plan``), so a clash is reported on the team the change adds; ``None``: no
+    base, the later team in the file is the one reported.
     """
 
     now: datetime | None = None
     cert_warning_days: int = DEFAULT_CERT_WARNING_DAYS
     expected_users: Mapping[str, int] = field(default_factory=dict)
-    profile_quota: int = DEFAULT_PROFILE_QUOTA
+    profile_quota: int | None = None  # None: each region's user_profile_quota in accounts/, else 500
+    base_teams: frozenset[str] | None = None
 
-    def users(self, team_id: str) -> int | None:
-        return self.expected_users.get(team_id, self.expected_users.get("*"))
+    def users(self, team_id: str, in_table: Any = None) -> int | None:
+        """People expected in ``team_id``: ``TEAM=N`` given, else the table's ``expected_users``
+        (``in_table``), else ``N`` given for every team."""
+        if team_id in self.expected_users:
+            return self.expected_users[team_id]
+        if isinstance(in_table, int) and not isinstance(in_table, bool) and in_table >= 0:
+            return in_table
+        return self.expected_users.get("*")
 
 
 def finding(rule_id: str, problem: Problem, severity: str | None = None) -> Finding:
@@ -391,19 +402,47 @@ def _roles_provisioned(context: RuleContext) -> Iterator[Finding]:
         if team.account_id in registry.accounts:
             by_account.setdefault(team.account_id, []).append(team)
     for account_id, teams in sorted(by_account.items()):
+        clashing = yield from _resource_id_clashes(context, account_id, teams, index_of)
         roles = _template_roles(team_roles_template(account_id, teams))
         for team in teams:
             path, name = role_path_and_name(team.execution_role_arn)
             found = roles.get(team.id)
-            if found == (path, name) or ("teams", index_of[team.id], "execution_role") in context.reported:
+            where = ("teams", index_of[team.id], "execution_role")
+            if team.id in clashing or found == (path, name) or where in context.reported:
                 continue
-            clash = [t.id for t in teams if t.id != team.id and logical_id(t.id) == logical_id(team.id)]
-            cause = (f"its resource id {logical_id(team.id)} is also that of team {clash[0]!r} (team ids "
-                     "that differ only in hyphens before a digit); rename one team" if clash
-                     else f"it makes {found[1] if found else 'no role'} instead")
-            yield context.at("execution-role-not-provisioned", ("teams", index_of[team.id], "execution_role"),
+            yield context.at("execution-role-not-provisioned", where,
                              f"the team-roles StackSet of account {account_id} would not create role "
-                             f"{name} for team {team.id!r}: {cause}")
+                             f"{name} for team {team.id!r}: it makes {found[1] if found else 'no role'} "
+                             "instead")
+
+
+def _resource_id_clashes(context: RuleContext, account_id: str, teams: list[Any],
+                         index_of: Mapping[Any, int]) -> Generator[Finding, None, set[str]]:
+    """Teams whose ids give one CloudFormation resource id (``a-1`` and ``a1``): one template
+    resource, so one of the roles would silently not exist. Reported on the team the change adds
+    (not in ``base_teams``), or without a base on the later one in the file; returns every
+    team id of a clash."""
+    groups: dict[str, list[Any]] = {}
+    for team in sorted(teams, key=lambda t: index_of[t.id]):
+        groups.setdefault(logical_id(team.id), []).append(team)
+    base = context.options.base_teams
+    clashing: set[str] = set()
+    for resource_id, group in groups.items():
+        if len(group) < 2:
+            continue
+        clashing |= {t.id for t in group}
+        owner = next((t for t in group if base is not None and t.id in base), group[0])
+        for team in group:
+            where = ("teams", index_of[team.id], "execution_role")
+            if team is owner or where in context.reported:
+                continue
+            name = role_path_and_name(team.execution_role_arn)[1]
+            yield context.at("execution-role-not-provisioned", where,
+                             f"the team-roles StackSet of account {account_id} would not create role "
+                             f"{name} for team {team.id!r}: its resource id {resource_id} is also that "
+                             f"of team {owner.id!r} (team ids that differ only in hyphens before a digit); "
+                             "rename this team")
+    return clashing
 
 
 @functools.lru_cache(maxsize=64)
@@ -479,19 +518,19 @@ def _disabled_teams(context: RuleContext) -> Iterator[Finding]:
 
 
 def _domain_capacity(context: RuleContext) -> Iterator[Finding]:
-    quota = context.options.profile_quota
     domains: dict[tuple[str, str, str], list[tuple[int, str, int]]] = {}
     for index, team in context.teams():
         team_id, account_id, domain = _team_id(team), _account_of(team), team.get("domain")
         region = team.get("region")
         if team_id is None or account_id is None or not isinstance(region, str):
             continue
-        users = context.options.users(team_id)
+        users = context.options.users(team_id, team.get("expected_users"))
         if users is None or not isinstance(domain, dict) or not domain:
             continue
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(domain.items()))
         domains.setdefault((account_id, region, shown), []).append((index, team_id, users))
     for (account_id, region, shown), teams in domains.items():
+        quota = _profile_quota(context, account_id, region)
         total = sum(users for _, _, users in teams)
         if quota <= 0 or total < CAPACITY_WARNING_RATIO * quota:
             continue
@@ -502,6 +541,17 @@ def _domain_capacity(context: RuleContext) -> Iterator[Finding]:
                          f"({listing}), {round(100 * total / quota)}% of its quota of {quota}: raise "
                          "'Maximum number of user profiles per domain' in Service Quotas, or route a team "
                          "to another domain", severity)
+
+
+def _profile_quota(context: RuleContext, account_id: str, region: str) -> int:
+    """``--profile-quota`` when given, else the region's ``user_profile_quota`` in accounts/, else 500."""
+    if context.options.profile_quota is not None:
+        return context.options.profile_quota
+    account = context.registry.accounts.get(account_id) if context.registry else None
+    spoke = account.region(region) if account else None
+    if spoke is not None and spoke.user_profile_quota is not None:
+        return spoke.user_profile_quota
+    return DEFAULT_PROFILE_QUOTA
 
 
 RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (

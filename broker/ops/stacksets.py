@@ -139,16 +139,16 @@ def instance_only_parameters(
 
 
 def desired_stack_sets(
-    registry: AccountRegistry, routing: RoutingTable, templates: str | Path = DEFAULT_TEMPLATES
+    registry: AccountRegistry, routing: RoutingTable | None, templates: str | Path = DEFAULT_TEMPLATES
 ) -> list[StackSetSpec]:
-    """Every StackSet of the spokes, in deployment order."""
+    """Every StackSet of the spokes, in deployment order (``routing=None``: no teams yet)."""
     settings = registry.settings
     prefix = settings.stack_set_prefix
     root = Path(templates)
     made = _templated(settings)
     accounts = sorted(registry.accounts.values(), key=lambda a: a.account_id)
     teams_by_account: dict[str, list[Team]] = {}
-    for team in sorted(routing.teams.values(), key=lambda t: t.id):
+    for team in sorted(routing.teams.values() if routing else (), key=lambda t: t.id):
         teams_by_account.setdefault(team.account_id, []).append(team)
 
     def ou(account: SpokeAccount) -> str | None:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from broker.cli import main
+from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
-from broker.ops.hub_parameters import hub_parameters, parameter_overrides
-from broker.ops.routing_source import load_routing_table
+from broker.ops.hub_parameters import deployment_preference, hub_parameters, parameter_overrides
+from broker.ops.routing_source import load_routing_table, parse_routing_table
 
 from .conftest import ACCOUNT_A, ACCOUNT_B, routing_of, team
 
@@ -27,6 +30,7 @@ def printed(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:
     printed = dict(pair.split("=", 1) for pair in out.split())
     path = Path(args[0]) if args else Path("routing.yaml")
     assert printed.pop("RoutingDigest") == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert re.fullmatch(r'([0-9a-f]{40})?|""', printed.pop("SourceRevision"))
     return printed
 
 
@@ -36,6 +40,7 @@ def test_the_repository_table_gives_the_hub_its_role_name_audience_and_acs_url(
         "BrokerAccessRoleName": "StudioBrokerAccess",
         "SamlEntityId": "urn:example:studio-broker",
         "CustomAcsUrl": "https://broker.example.com/prod/saml/acs",
+        "DeploymentPreference": "Canary10Percent5Minutes",  # no --base: nothing to compare with
     }
 
 
@@ -76,3 +81,78 @@ def test_two_broker_access_role_names_are_refused(capsys: pytest.CaptureFixture[
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "[broker-access-role-name]" in captured.err
+
+
+# --- DeploymentPreference: all at once only for a change that only adds to the table -----------
+
+EDITS = REPO / "tests" / "fixtures" / "routing_edits"
+
+
+def edit(name: str) -> RoutingTable:
+    return parse_routing_table((EDITS / f"{name}.yaml").read_text(), f"{name}.yaml", check_expiry=False)
+
+
+@pytest.mark.parametrize(("name", "files", "expected"), [
+    ("add_team_new_application", ["routing.yaml"], "AllAtOnce"),
+    ("add_team_to_existing_application", ["routing.yaml"], "AllAtOnce"),
+    ("add_team_new_spoke_account", ["accounts/555555555555.yaml", "routing.yaml"], "AllAtOnce"),
+    ("add_team_new_application", ["broker/login.py", "routing.yaml"], "Canary10Percent5Minutes"),
+    ("add_team_new_application", ["template.yaml", "routing.yaml"], "Canary10Percent5Minutes"),
+    ("add_team_new_application", None, "Canary10Percent5Minutes"),
+    ("change_execution_role", ["routing.yaml"], "Canary10Percent5Minutes"),
+    ("remove_team", ["routing.yaml"], "Canary10Percent5Minutes"),
+    ("disable_team", ["routing.yaml"], "Canary10Percent5Minutes"),
+    ("change_acs_url", ["routing.yaml"], "Canary10Percent5Minutes"),
+    ("reorder_and_defaults", ["routing.yaml"], "Canary10Percent5Minutes"),
+])
+def test_all_at_once_only_when_the_change_only_adds_to_the_table(
+        name: str, files: list[str] | None, expected: str) -> None:
+    choice = deployment_preference(edit("base"), edit(name), files)
+    assert choice.preference == expected, choice.reason
+
+
+def test_the_reason_says_what_decided() -> None:
+    adds = deployment_preference(edit("base"), edit("add_team_new_application"), ["routing.yaml"])
+    assert "only adds to routing.yaml (team3, application studio-team3)" in adds.reason
+    assert "(404)" in adds.reason
+    code = deployment_preference(edit("base"), edit("add_team_new_application"),
+                                 ["broker/login.py", "routing.yaml"])
+    assert "more than the routing table (broker/login.py)" in code.reason
+    changes = deployment_preference(edit("base"), edit("change_execution_role"), ["routing.yaml"])
+    assert "team team2 (changed)" in changes.reason
+    first = deployment_preference(None, edit("base"), ["routing.yaml"])
+    assert first.preference == "Canary10Percent5Minutes" and "no deployed revision" in first.reason
+    assert deployment_preference(edit("base"), edit("change_execution_role"), ["routing.yaml"],
+                                 "Linear10PercentEvery1Minute").preference == "Linear10PercentEvery1Minute"
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_compares_with_the_deployed_revision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                              cwd=tmp_path, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    table = tmp_path / "routing.yaml"
+    shutil.copy(EDITS / "base.yaml", table)
+    (tmp_path / "template.yaml").write_text("# the hub\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "deployed")
+    deployed = git("rev-parse", "HEAD")
+
+    def run(*args: str) -> tuple[dict[str, str], str]:
+        assert main(["routing", "hub-parameters", str(table), *args]) == 0
+        captured = capsys.readouterr()
+        return dict(pair.split("=", 1) for pair in captured.out.split()), captured.err
+
+    clean, _ = run()
+    assert clean["SourceRevision"] == deployed  # what the next deploy compares with
+    shutil.copy(EDITS / "add_team_new_application.yaml", table)
+    adds, why = run("--base", deployed)
+    assert adds["DeploymentPreference"] == "AllAtOnce" and adds["SourceRevision"] == '""'  # uncommitted
+    assert why.startswith("DeploymentPreference=AllAtOnce: the change only adds to routing.yaml")
+    (tmp_path / "template.yaml").write_text("# the hub, changed\n")
+    other, why = run("--base", deployed)
+    assert other["DeploymentPreference"] == "Canary10Percent5Minutes" and "template.yaml" in why
+    unknown, why = run("--base", "0" * 40)
+    assert unknown["DeploymentPreference"] == "Canary10Percent5Minutes" and "cannot compare" in why

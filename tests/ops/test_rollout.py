@@ -261,11 +261,16 @@ def test_removing_an_account_deletes_its_domain_before_its_network(
     assert summary.ok, summary.failed
     deletes = [(params["StackSetName"], params["Accounts"], params["Regions"])
                for name, params in log.calls if name == "DeleteStackInstances"]
+    # The account's team roles go too (its team-roles StackSet is no longer desired, but deployed).
     assert deletes == [
         ("studio-spoke-domain", [ACCOUNT_B], ["eu-west-1", "us-east-1"]),
+        ("studio-team-roles-222222222222", [ACCOUNT_B], ["eu-west-1"]),
         ("studio-spoke-access", [ACCOUNT_B], ["eu-west-1"]),
         ("studio-spoke-network", [ACCOUNT_B], ["eu-west-1", "us-east-1"]),
     ]
+    roles = spoke_session(ACCOUNT_B, "eu-west-1").client("iam").list_roles()["Roles"]
+    assert "studio-team3-execution" not in {r["RoleName"] for r in roles}
+    assert not rollout.plan(clients, load_accounts(root), routing).changed
     for region, _ in TWO_BY_TWO[ACCOUNT_B]:
         session = spoke_session(ACCOUNT_B, region)
         assert session.client("sagemaker").list_domains()["Domains"] == []

@@ -162,6 +162,45 @@ def test_capacity_is_not_judged_without_expected_users(registry: AccountRegistry
     assert "200 user profiles (team1: 100, team3: 100), 91% of its quota of 220" in quota[0].problem.message
 
 
+def test_capacity_comes_from_the_table_and_the_registry_so_ci_checks_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = BROKEN / "domain_capacity_from_table.yaml"
+    # CI's command line: no --expected-users, no --profile-quota.
+    assert main(["routing", "validate", str(table), "--accounts", str(FIXTURES / "routing_accounts")]) == 1
+    out = capsys.readouterr().out
+    assert "error [domain-capacity] teams[2].domain: " in out and "550 user profiles" in out
+
+    # The spoke's real quota, in the registry; the command line still wins over both.
+    accounts_copy = tmp_path / "accounts"
+    accounts_copy.mkdir()
+    for path in (FIXTURES / "routing_accounts").iterdir():
+        (accounts_copy / path.name).write_text(path.read_text())
+    spoke = accounts_copy / "111111111111.yaml"
+    spoke.write_text(spoke.read_text().replace("    domain_name: team1studio\n",
+                                               "    domain_name: team1studio\n    user_profile_quota: 600\n"))
+    registry = load_accounts(accounts_copy)
+    text = table.read_text()
+    [near] = check(text, registry)
+    assert (near.rule, near.severity) == ("domain-capacity", "warning")
+    assert "550 user profiles (team1: 300, team3: 250), 92% of its quota of 600" in near.problem.message
+    assert check(text, registry, profile_quota=1000) == []
+    [over] = check(text, registry, expected_users={"team1": 400})
+    assert "650 user profiles (team1: 400, team3: 250)" in over.problem.message
+
+
+def test_a_negative_profile_quota_in_the_registry_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "accounts"
+    root.mkdir()
+    for path in (FIXTURES / "routing_accounts").iterdir():
+        (root / path.name).write_text(path.read_text())
+    spoke = root / "222222222222.yaml"
+    spoke.write_text(spoke.read_text() + "    user_profile_quota: -1\n")
+    with pytest.raises(ConfigurationError) as raised:
+        load_accounts(root)
+    [problem] = raised.value.problems
+    assert problem.startswith(f"{spoke}:6:25: regions[0].user_profile_quota: -1 is out of range")
+
+
 def test_a_disabled_team_with_a_message_says_which(registry: AccountRegistry) -> None:
     text = edited(("    domain: {name: team2studio}\n",
                    "    domain: {name: team2studio}\n    enabled: false\n"

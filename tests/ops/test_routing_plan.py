@@ -6,7 +6,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,10 +32,36 @@ def registry() -> Iterator[AccountRegistry]:
         os.chdir(cwd)
 
 
+def sides(name: str) -> dict[str, str]:
+    """An edit's ``# plan: key=value ...`` line: base-table (default base.yaml), base-accounts and
+    head-accounts (directories under routing_edits/accounts; default the shared registry)."""
+    text = (EDITS / f"{name}.yaml").read_text(encoding="utf-8")
+    line = next((line for line in text.splitlines() if line.startswith("# plan:")), "# plan:")
+    return dict(pair.split("=", 1) for pair in line.removeprefix("# plan:").split())
+
+
+def registry_of(directory: str | None, default: AccountRegistry | None) -> AccountRegistry | None:
+    if directory is None or default is None:
+        return default
+    cwd = os.getcwd()
+    os.chdir(FIXTURES)
+    try:
+        return load_accounts(f"routing_edits/accounts/{directory}")
+    finally:
+        os.chdir(cwd)
+
+
 def plan_of(name: str, registry: AccountRegistry | None):  # noqa: ANN201 - RoutingPlan
-    old = load_table(BASE.read_text(), "base.yaml")
+    given = sides(name)
+    base = given.get("base-table", "base.yaml")
+    old = load_table((EDITS / base).read_text(), base)
     new = load_table((EDITS / f"{name}.yaml").read_text(), f"{name}.yaml")
-    return plan_routing(old, new, registry, old_label="base.yaml", new_label=f"{name}.yaml")
+    # The pull request of each edit touches routing.yaml, and accounts/ when its registry changes.
+    files = ["routing.yaml"] + (["accounts/changed.yaml"] if "head-accounts" in given else [])
+    return plan_routing(old, new, registry_of(given.get("head-accounts"), registry), old_label=base,
+                        new_label=f"{name}.yaml",
+                        old_registry=registry_of(given.get("base-accounts"), registry),
+                        changed_files=files)
 
 
 def test_the_corpus_has_edits_each_with_an_expected_plan() -> None:
@@ -161,3 +187,237 @@ def test_cli_plan_against_a_git_revision(tmp_path: Path, capsys: pytest.CaptureF
     new = str(tmp_path / "routing.yaml")
     assert main(["routing", "plan", "--base", "no-such-revision", "--new", new]) == 2
     assert "no-such-revision" in capsys.readouterr().err
+
+
+def git_repository(path: Path) -> Callable[..., None]:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+                       cwd=path, check=True, capture_output=True)
+
+    git("init", "-q")
+    return git
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_plan_reads_the_base_account_registry_at_the_revision(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    shutil.copytree(FIXTURES / "routing_accounts", tmp_path / "accounts")
+    shutil.copy(BASE, tmp_path / "routing.yaml")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    # The pull request registers a spoke and routes a team to it.
+    shutil.copy(EDITS / "accounts" / "new_spoke" / "555555555555.yaml", tmp_path / "accounts")
+    shutil.copy(EDITS / "add_team_new_spoke_account.yaml", tmp_path / "routing.yaml")
+
+    code = main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "routing.yaml"),
+                 "--format", "json"])
+
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {(s["stack_set"], s["action"]) for s in data["spokes"] if s["account"] == "555555555555"} == {
+        ("studio-spoke-network", "create"), ("studio-spoke-access", "create"),
+        ("studio-team-roles-555555555555", "create"), ("studio-spoke-domain", "create")}
+    assert len(data["spokes"]) == 4
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_cli_plan_of_a_first_registry_creates_every_instance(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    (tmp_path / "README").write_text("nothing yet\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "empty")
+    shutil.copytree(FIXTURES / "routing_accounts", tmp_path / "accounts")
+    shutil.copy(BASE, tmp_path / "routing.yaml")
+
+    assert main(["routing", "plan", "--base", "HEAD", "--new", str(tmp_path / "routing.yaml"),
+                 "--format", "json"]) == 0
+
+    spokes = json.loads(capsys.readouterr().out)["spokes"]
+    # 4 regions (network + domain each), 2 accounts with teams (access + team roles each).
+    assert len(spokes) == 12 and {s["action"] for s in spokes} == {"create"}
+
+
+def test_cli_plan_with_two_files_takes_the_base_registry_from_old_accounts(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(EDITS / "add_region.yaml"),
+                 "--accounts", str(EDITS / "accounts" / "new_region"),
+                 "--old-accounts", str(FIXTURES / "routing_accounts")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "+ studio-spoke-network 222222222222 eu-west-2 (create)" in out
+    assert "+ studio-spoke-domain 222222222222 eu-west-2 (create)" in out
+    assert "Spokes: 2 stack instance(s) change." in out
+
+
+def test_an_update_of_an_untouched_spoke_names_the_parameter_and_why(registry: AccountRegistry) -> None:
+    plan = plan_of("account_leaves", registry)
+    updates = [s for s in plan.spokes or () if s.action == "update"]
+    assert {(s.stack_set, s.account) for s in updates} == {
+        ("studio-spoke-access", "111111111111"), ("studio-spoke-access", "222222222222")}
+    for update in updates:
+        [detail] = update.details
+        assert detail.startswith("StackSet parameter MaxSessionDuration: 3600 -> (unset): ")
+        assert "no instance overrides it any more (before: 444444444444 eu-central-1)" in detail
+
+
+CLASH = (FIXTURES / "routing_broken" / "execution_role_not_provisioned.yaml").read_text(encoding="utf-8")
+
+
+def without_team(text: str, team_id: str) -> str:
+    """``text`` without the team block of ``team_id`` and its application binding."""
+    block = (f"  - id: {team_id}\n    account: \"111111111111\"\n    region: us-east-1\n"
+             f"    domain: {{name: team1studio}}\n    execution_role: studio-{team_id}-execution\n")
+    assert text.count(block) == 1
+    return text.replace(block, "").replace(f", {team_id}]", "]").replace(f" {team_id},", "")
+
+
+@pytest.mark.parametrize(("base_without", "added", "index"), [("a1", "a1", 3), ("a-1", "a-1", 2)])
+def test_a_team_id_clash_is_reported_on_the_team_the_change_adds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], base_without: str, added: str,
+        index: int) -> None:
+    old, new = tmp_path / "base.yaml", tmp_path / "routing.yaml"
+    old.write_text(without_team(CLASH, base_without))
+    new.write_text(CLASH)
+    before = new.read_text()
+
+    code = main(["routing", "plan", "--old", str(old), "--new", str(new),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    [line] = [line for line in captured.err.splitlines() if "[execution-role-not-provisioned]" in line]
+    assert f": error [execution-role-not-provisioned] teams[{index}].execution_role: " in line
+    assert f"for team {added!r}: its resource id TeamA1ExecutionRole is also that of team" in line
+    assert line.startswith(f"{new}:{59 if index == 3 else 54}:21: ")
+    assert new.read_text() == before
+
+
+def test_the_plan_prints_problems_as_validate_does(capsys: pytest.CaptureFixture[str]) -> None:
+    broken = FIXTURES / "routing_broken" / "team_unrouted.yaml"
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(broken),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    err = capsys.readouterr().err
+    assert code == 1
+    expected = (broken.with_suffix(".expected")).read_text().splitlines()
+    validate_lines = [line.replace("team_unrouted.yaml", str(broken), 1) for line in expected]
+    assert all(line in err.splitlines() for line in validate_lines)
+    assert "error [team-unrouted]" in err and err.rstrip().endswith("1 error, 0 warnings")
+
+
+def test_the_plan_shows_validate_s_warnings_such_as_capacity_from_the_table(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = tmp_path / "routing.yaml"
+    new.write_text(BASE.read_text().replace("    execution_role: studio-team1-execution\n",
+                                            "    execution_role: studio-team1-execution\n"
+                                            "    expected_users: 450\n"))
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(new),
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out.split("Warnings (broker routing validate)\n", 1)[1]
+    assert section.startswith(f"  {new}:") and "warning [domain-capacity] teams[0].domain: " in section
+    assert "450 user profiles (team1: 450), 90% of its quota of 500" in section
+
+
+# --- bounds ------------------------------------------------------------------------------------
+
+
+def aliased_table(copies: int, length: int = 10_000) -> str:
+    """BASE with team1's user_settings made of ``copies`` aliases of one long string, three times
+    over: a small file whose values expand to 3 * copies * length characters."""
+    text = "x" * length
+    settings = ("    user_settings:\n"
+                f"      SecurityGroups: [&s sg-{text}" + ", *s" * (copies - 1) + "]\n"
+                "      JupyterLabAppSettings:\n"
+                "        LifecycleConfigArns: [" + ", ".join(["*s"] * copies) + "]\n"
+                "        CodeRepositories: [&r {RepositoryUrl: *s}" + ", *r" * (copies - 1) + "]\n")
+    anchor = "    execution_role: studio-team1-execution\n"
+    return BASE.read_text().replace(anchor, anchor + settings)
+
+
+@pytest.mark.parametrize("form", ["text", "markdown", "json"])
+def test_an_aliased_table_gives_a_bounded_plan_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], form: str) -> None:
+    import time
+
+    new = tmp_path / "routing.yaml"
+    new.write_text(aliased_table(500))  # ~17 KB that expand to 15 MB, under the loader's bounds
+    started = time.perf_counter()
+    code = main(["routing", "plan", "--old", str(BASE), "--new", str(new), "--format", form,
+                 "--accounts", str(FIXTURES / "routing_accounts")])
+    elapsed = time.perf_counter() - started
+    out = capsys.readouterr().out
+
+    assert code == 0
+    assert len(out) < 10_000  # the value is cut, not the plan: one field of 2,000 characters
+    assert elapsed < 30  # ~1 s here; the unbounded plan printed 16.5 MB
+    value = (json.loads(out)["teams"][0]["fields"][0]["new"] if form == "json"
+             else next(line for line in out.splitlines() if "settings: {}" in line))
+    assert "(left off: the rest of a value longer than 2000 characters)" in value
+
+
+def test_a_long_plan_is_cut_with_a_line_that_says_what_was_left_off(registry: AccountRegistry) -> None:
+    plan = plan_of("add_team_new_spoke_account", registry)
+    whole = render_text(plan, limit=0)
+    cut = render_text(plan, limit=800)
+
+    assert len(cut) <= 800 + 200  # the header, the truncation line and the summary stay
+    lines = cut.splitlines()
+    assert lines[0] == whole.splitlines()[0] and lines[-1] == whole.splitlines()[-1]
+    [note] = [line for line in lines if line.startswith("... plan truncated at")]
+    kept = lines.index(note) - 1
+    left = len(whole.splitlines()) - 3 - kept
+    assert f"{left} more line(s)" in note and "--max-characters 0" in note
+    assert whole.startswith("\n".join(lines[:kept + 1]))
+    markdown = render_markdown(plan, limit=800)
+    assert len(markdown) <= 1000 and "... plan truncated at" in markdown
+    assert render_markdown(plan, limit=0).count("\n") > markdown.count("\n")
+
+
+def test_json_plans_stay_valid_when_cut(registry: AccountRegistry) -> None:
+    from broker.ops.routing_plan import bounded_json
+
+    plan = plan_of("account_leaves", registry)
+    data = json.loads(bounded_json(plan, limit=2500))
+    assert len(bounded_json(plan, limit=2500)) <= 2500 + 200
+    assert data["left_off"] and sum(data["left_off"].values()) > 0
+    assert json.loads(bounded_json(plan, limit=0)).get("left_off") is None
+
+
+def test_the_plan_says_when_a_new_team_is_live(registry: AccountRegistry) -> None:
+    old = load_table(BASE.read_text(), "base.yaml")
+    new = load_table((EDITS / "add_team_new_application.yaml").read_text(), "new.yaml")
+
+    def live(files: list[str] | None) -> str:
+        notes = plan_routing(old, new, registry, changed_files=files).notes
+        [note] = [n for n in notes if n.startswith("When it is live: merge -> CI")]
+        assert "-> `broker rollout apply` (2 stack instance(s) above, spokes first) -> the hub" in note
+        return note
+
+    at_once = live(["routing.yaml"])
+    assert "DeploymentPreference=AllAtOnce" in at_once and "as soon as the deploy ends" in at_once
+    for files in (["routing.yaml", "broker/login.py"], None):
+        canary = live(files)
+        assert "DeploymentPreference=Canary10Percent5Minutes" in canary
+        assert "which does not know team3: those sign-ins get 404 'unknown team'" in canary
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_validate_with_a_base_reports_a_clash_on_the_added_team(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    git = git_repository(tmp_path)
+    table = tmp_path / "routing.yaml"
+    table.write_text(without_team(CLASH, "a-1"))  # a1 is there before the change
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    table.write_text(CLASH)  # the change adds a-1, earlier in the file
+    accounts = ["--accounts", str(FIXTURES / "routing_accounts")]
+
+    assert main(["routing", "validate", str(table), *accounts, "--base", "HEAD"]) == 1
+    with_base = capsys.readouterr().out
+    assert "teams[2].execution_role: " in with_base and "for team 'a-1'" in with_base
+    assert main(["routing", "validate", str(table), *accounts]) == 1
+    without = capsys.readouterr().out
+    assert "teams[3].execution_role: " in without and "for team 'a1'" in without

@@ -86,6 +86,28 @@ def test_the_rollback_alarm_watches_the_version_number_not_its_arn(hub: dict[str
     assert {"Name": {"Ref": "AliasErrorsAlarm"}} in group["Properties"]["AlarmConfiguration"]["Alarms"]
 
 
+@pytest.mark.parametrize(("parameters", "config"), [
+    ({}, "Canary10Percent5Minutes"),
+    ({"DeploymentPreference": "AllAtOnce"}, "AllAtOnce"),  # what hub-parameters gives an addition
+])
+def test_the_deployment_type_is_a_parameter_and_the_rollback_alarms_stay(
+        parameters: dict[str, str], config: str) -> None:
+    # SAM substitutes DeploymentPreference while it transforms (parameter_values), as sam deploy does.
+    _, group = only(transform_file(HUB, parameters), "AWS::CodeDeploy::DeploymentGroup")
+    properties = group["Properties"]
+    assert properties["DeploymentConfigName"] == {
+        "Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": config}]}
+    assert properties["AlarmConfiguration"] == {"Enabled": True, "Alarms": [
+        {"Name": {"Ref": "AliasErrorsAlarm"}}, {"Name": {"Ref": "UnexpectedErrorsAlarm"}}]}
+    assert "DEPLOYMENT_STOP_ON_ALARM" in properties["AutoRollbackConfiguration"]["Events"]
+
+
+def test_the_deployed_revision_is_kept_for_the_next_deploy_to_compare_with(hub: dict[str, Any]) -> None:
+    assert hub["Outputs"]["SourceRevision"]["Value"] == {"Ref": "SourceRevision"}
+    parameter = hub["Parameters"]["SourceRevision"]
+    assert parameter["Default"] == "" and parameter["AllowedPattern"] == "^([0-9a-f]{40})?$"
+
+
 # 3. One stage: the configured one, throttled and logged.
 
 def stages_created(template: dict[str, Any]) -> list[Any]:
