@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from broker.config import (
     AttributeNames,
     DomainRef,
+    IdentityStoreRef,
     IdpApplication,
     RoutingTable,
     ServiceProvider,
@@ -214,7 +215,18 @@ def _semantic_problems(doc: YamlDocument, now: datetime | None) -> list[Problem]
         problems += _team_problems(doc, index, team)
 
     problems += _application_problems(doc, data, teams, now)
+    problems += _membership_problems(doc, data)
     return problems
+
+
+def _membership_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
+    """Team groups are read from the Identity Store: one must be configured."""
+    if isinstance(data.get("identity_store"), dict):
+        return []
+    return [doc.problem(("teams", index, "groups"),
+                        "groups are read from the Identity Store: add identity_store (id, region, "
+                        "role_arn) at the top of the table")
+            for index, team in _entries(data, "teams") if team.get("groups")]
 
 
 def _attribute_problems(doc: YamlDocument, provider: Any) -> list[Problem]:
@@ -463,7 +475,15 @@ def build_routing_table(document: YamlDocument) -> RoutingTable:
         applications=MappingProxyType(applications),
         teams=MappingProxyType(teams),
         spoke_access=shared_access,
+        identity_store=_identity_store(data.get("identity_store")),
     )
+
+
+def _identity_store(entry: Mapping[str, Any] | None) -> IdentityStoreRef | None:
+    if not entry:
+        return None
+    return IdentityStoreRef(identity_store_id=entry["id"], region=entry["region"],
+                            role_arn=entry["role_arn"], user_attribute=entry.get("user_attribute", "user_id"))
 
 
 _TEAM_FIELDS = (
@@ -505,5 +525,6 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
         user_settings=frozen_mapping(settings) if settings else _NO_SETTINGS,
         spoke_access=access,
         allowed_source_cidrs=tuple(entry.get("allowed_source_cidrs", ())),
+        groups=tuple(entry.get("groups", ())),
         **{name: entry[name] for name in _TEAM_FIELDS if name in entry},
     )
