@@ -119,6 +119,7 @@ class IdentityStoreRef:
     identity_store_id: str
     region: str
     role_arn: str
+    external_id: str
     user_attribute: str = "user_id"
 
     def __post_init__(self) -> None:

@@ -222,8 +222,8 @@ class MembershipResolver:
     def _assume_role(self) -> tuple[Credentials, float]:
         sts = self._clients.hub("sts", self.store.region)
         try:
-            issued = sts.assume_role(
-                RoleArn=self.store.role_arn, RoleSessionName=ROLE_SESSION_NAME)["Credentials"]
+            issued = sts.assume_role(RoleArn=self.store.role_arn, RoleSessionName=ROLE_SESSION_NAME,
+                                     ExternalId=self.store.external_id)["Credentials"]
         except ClientError as error:
             raise _failure(error, "AssumeRole") from error
         except BotoCoreError as error:

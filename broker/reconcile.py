@@ -400,7 +400,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now = datetime.now(UTC)
     for finding in report.findings:
         if finding.verdict != "live":
-            logger.info("profile", extra=finding.as_dict(now))
+            # under one key: a LogRecord refuses extras named like its own fields (created)
+            logger.info("profile", extra={"profile": finding.as_dict(now)})
     for problem in report.problems:
         logger.warning("spoke not surveyed", extra={"problem": problem})
     return {"orphans": orphans, "applied": report.applied, "counts": report.counts(),

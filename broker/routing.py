@@ -225,7 +225,7 @@ def _membership_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Proble
         return []
     return [doc.problem(("teams", index, "groups"),
                         "groups are read from the Identity Store: add identity_store (id, region, "
-                        "role_arn) at the top of the table")
+                        "role_arn, external_id) at the top of the table")
             for index, team in _entries(data, "teams") if team.get("groups")]
 
 
@@ -483,7 +483,8 @@ def _identity_store(entry: Mapping[str, Any] | None) -> IdentityStoreRef | None:
     if not entry:
         return None
     return IdentityStoreRef(identity_store_id=entry["id"], region=entry["region"],
-                            role_arn=entry["role_arn"], user_attribute=entry.get("user_attribute", "user_id"))
+                            role_arn=entry["role_arn"], external_id=entry["external_id"],
+                            user_attribute=entry.get("user_attribute", "user_id"))
 
 
 _TEAM_FIELDS = (

@@ -21,6 +21,7 @@ from broker.membership import MembershipResolver, teams_of
 STORE = "d-1234567890"
 REGION = "us-east-1"
 READER = "arn:aws:iam::999999999999:role/StudioBrokerIdentityStoreReader"
+EXTERNAL_ID = "studio-broker-ids-test"
 
 
 class Clock:
@@ -75,7 +76,8 @@ def single_attempt() -> AwsClients:
 
 
 def resolver(clients: AwsClients, attribute: str = "user_id", **options: Any) -> MembershipResolver:
-    return MembershipResolver(clients, IdentityStoreRef(STORE, REGION, READER, attribute), **options)
+    return MembershipResolver(clients, IdentityStoreRef(STORE, REGION, READER, EXTERNAL_ID, attribute),
+                              **options)
 
 
 def team(team_id: str, *groups: str) -> Team:

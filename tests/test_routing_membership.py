@@ -13,7 +13,8 @@ from broker.routing import parse_routing_table
 SAMPLE = (Path(__file__).resolve().parent.parent / "routing.yaml").read_text(encoding="utf-8")
 READER = "arn:aws:iam::999999999999:role/StudioBrokerIdentityStoreReader"
 GROUPS = "    enabled: true                               # false shows"
-STORE = f"\nidentity_store: {{id: d-1234567890, region: us-east-1, role_arn: '{READER}'}}\n"
+STORE = (f"\nidentity_store: {{id: d-1234567890, region: us-east-1, role_arn: '{READER}', "
+         "external_id: ids-7f3c}\n")
 
 
 def with_groups(groups: str, store: str = STORE) -> str:
@@ -30,7 +31,8 @@ def problems(text: str) -> list[str]:
 def test_groups_and_the_store_are_typed() -> None:
     table = parse_routing_table(with_groups("[team1-members, 90677a8f2c-1d2e-4f5a-8b9c-0123456789ab]"),
                                 "routing.yaml", check_expiry=False)
-    assert table.identity_store == IdentityStoreRef("d-1234567890", "us-east-1", READER, "user_id")
+    assert table.identity_store == IdentityStoreRef(
+        "d-1234567890", "us-east-1", READER, "ids-7f3c", "user_id")
     assert table.teams["team1"].groups == ("team1-members", "90677a8f2c-1d2e-4f5a-8b9c-0123456789ab")
     assert table.teams["team2"].groups == ()
 
@@ -47,11 +49,12 @@ def test_groups_without_an_identity_store_are_refused_at_the_team() -> None:
 
 
 @pytest.mark.parametrize(("store", "field"), [
-    ("{id: d-12, region: us-east-1, role_arn: 'ROLE'}", "identity_store.id"),
-    ("{id: d-1234567890, region: us-east-1, role_arn: not-an-arn}", "identity_store.role_arn"),
-    ("{id: d-1234567890, region: us-east-1, role_arn: 'ROLE', user_attribute: mail}",
+    ("{id: d-12, region: us-east-1, role_arn: 'ROLE', external_id: x-1}", "identity_store.id"),
+    ("{id: d-1234567890, region: us-east-1, role_arn: nope, external_id: x-1}", "identity_store.role_arn"),
+    ("{id: d-1234567890, region: us-east-1, role_arn: 'ROLE', external_id: x-1, user_attribute: mail}",
      "identity_store.user_attribute"),
-    ("{id: d-1234567890, role_arn: 'ROLE'}", "identity_store"),
+    ("{id: d-1234567890, role_arn: 'ROLE', external_id: x-1}", "identity_store"),
+    ("{id: d-1234567890, region: us-east-1, role_arn: 'ROLE'}", "identity_store"),
 ])
 def test_a_wrong_store_is_refused_at_its_field(store: str, field: str) -> None:
     entry = f"\nidentity_store: {store.replace('ROLE', READER)}\n"

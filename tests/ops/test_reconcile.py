@@ -190,3 +190,43 @@ def test_a_routing_table_that_does_not_load_is_exit_2(
     broken.write_text("version: 1\n", encoding="utf-8")
     assert main(["profiles", "reconcile", "--routing", str(broken)]) == 2
     assert "broker routing validate" in capsys.readouterr().err
+
+
+# --- the scheduled job -------------------------------------------------------------------------
+
+
+def job(monkeypatch: pytest.MonkeyPatch, routing_file: Path, **env: str) -> dict[str, Any]:
+    from broker.routing import clear_cache
+
+    for name, value in {"BROKER_ROUTING_FILE": str(routing_file), "BROKER_RECONCILE_SPOKE_ROLE": SPOKE_ROLE,
+                        "POWERTOOLS_SERVICE_NAME": "studio-broker-reconcile", **env}.items():
+        monkeypatch.setenv(name, value)
+    clear_cache()
+    try:
+        return reconcile.lambda_handler({}, None)
+    finally:
+        clear_cache()
+
+
+def orphans_metric(out: str) -> list[float]:
+    blobs = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    values = [b["ReconcileOrphans"] for b in blobs if "ReconcileOrphans" in b]
+    return [float(v[0] if isinstance(v, list) else v) for v in values]
+
+
+def test_the_job_reports_and_publishes_by_default_and_deletes_nothing(
+        world: World, routing_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    summary = job(monkeypatch, routing_file)
+    assert summary["orphans"] == 3 and summary["applied"] is False
+    assert orphans_metric(capsys.readouterr().out) == [3.0]
+    assert len(world.names_in(TEAM1)) == 5 and len(world.names_in(TEAM2)) == 1
+
+
+def test_the_job_applies_only_when_told_and_within_its_max(
+        world: World, routing_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    refused = job(monkeypatch, routing_file, BROKER_RECONCILE_APPLY="true", BROKER_RECONCILE_MAX="2")
+    assert refused["applied"] is False and len(world.names_in(TEAM1)) == 5
+    applied = job(monkeypatch, routing_file, BROKER_RECONCILE_APPLY="true", BROKER_RECONCILE_MAX="3")
+    assert applied["applied"] is True and len(world.names_in(TEAM1)) == 3 and world.names_in(TEAM2) == []

@@ -32,7 +32,8 @@ def routing_text(groups: bool = True) -> str:
     text = text.replace(landing, f"    groups: [team1-members]\n{landing}", 1)
     text = text.replace("    session_expiration_seconds: 28800", "    groups: [team2-members]\n"
                         "    session_expiration_seconds: 28800", 1)
-    return text + f"\nidentity_store: {{id: {STORE}, region: us-east-1, role_arn: '{READER}'}}\n"
+    return text + (f"\nidentity_store: {{id: {STORE}, region: us-east-1, role_arn: '{READER}', "
+                   "external_id: studio-broker-ids-test}\n")
 
 
 def routing(groups: bool = True) -> RoutingTable:
