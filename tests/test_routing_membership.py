@@ -65,3 +65,12 @@ def test_a_wrong_store_is_refused_at_its_field(store: str, field: str) -> None:
 def test_group_lists_are_unique_and_not_empty() -> None:
     assert any("teams[0].groups" in p for p in problems(with_groups("[]")))
     assert any("teams[0].groups" in p for p in problems(with_groups("[a, a]")))
+
+
+def test_hub_parameters_let_the_hub_assume_the_reader_only_when_there_is_one() -> None:
+    from broker.ops.hub_parameters import hub_parameters
+
+    with_store = parse_routing_table(with_groups("[team1-members]"), "routing.yaml", check_expiry=False)
+    assert hub_parameters(with_store)["IdentityStoreReaderRoleArn"] == READER
+    plain = parse_routing_table(SAMPLE, "routing.yaml", check_expiry=False)
+    assert "IdentityStoreReaderRoleArn" not in hub_parameters(plain)
