@@ -53,3 +53,19 @@ def test_deleting_a_user_or_group_removes_their_memberships(aws: Aws) -> None:
     assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
     ids.delete_group(IdentityStoreId=STORE, GroupId=g1)
     assert groups_of(ids, bob) == []
+
+
+def test_the_moto_internals_the_extension_relies_on() -> None:
+    """moto is pinned; when an upgrade changes these, the extension's deletes stop cascading."""
+    from moto.identitystore.models import IdentityStoreBackend, IdentityStoreData
+
+    from broker.emulator import install
+    from broker.emulator.identitystore import ExtendedIdentityStoreBackend
+
+    install()
+    backend = ExtendedIdentityStoreBackend("us-east-1", "123456789012")
+    assert backend.identity_stores == {}, "IdentityStoreBackend.identity_stores (store id -> data)"
+    data = IdentityStoreData()
+    assert data.group_memberships == {}, "IdentityStoreData.group_memberships (id -> membership dict)"
+    assert issubclass(ExtendedIdentityStoreBackend, IdentityStoreBackend)
+    assert backend._url_module.__name__ == "moto.identitystore.urls"
