@@ -169,6 +169,14 @@ class IdentityStoreUnreachable(IdentityStoreUnavailable):
     """No answer from the Identity Store (or its role) within the deadline: network, timeout, 5xx."""
 
 
+class IdentityStoreRefused(IdentityStoreUnavailable):
+    """The Identity Store (or STS) refused a call: denied, or a value it rejects (``code``)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 class ConfigurationError(Exception):
     """A configuration file is invalid; the message names file, line and field."""
 

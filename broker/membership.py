@@ -23,11 +23,13 @@ Answers are cached per container for :data:`CACHE_SECONDS` (bounded:
 sign-in and its choice a few seconds later cost one lookup. A person removed
 from a group keeps the team for at most that long in a warm container.
 
-Failures are typed (:mod:`broker.exceptions`): ``IdentityStoreThrottled``
-(ThrottlingException after botocore's retries), ``IdentityStoreUnreachable``
-(no answer: network, timeout, deadline, 5xx) and their base
-``IdentityStoreUnavailable`` (the role cannot be assumed, a call is denied, a
-configuration the store refuses). Nothing is cached from a failure.
+Failures are typed (:mod:`broker.exceptions`), all ``IdentityStoreUnavailable``:
+``IdentityStoreThrottled`` (ThrottlingException after botocore's retries),
+``IdentityStoreUnreachable`` (no answer: network, timeout, deadline, 5xx) and
+``IdentityStoreRefused`` (denied, the role cannot be assumed, or a value the
+store rejects, e.g. ValidationException for a user id that cannot be a
+UserId; ``code`` says which). Only ResourceNotFoundException means "no such
+person". Nothing is cached from a failure.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from broker.aws import AwsClients, session_credentials
 from broker.config import IdentityStoreRef, RoutingTable, Team
-from broker.exceptions import IdentityStoreThrottled, IdentityStoreUnavailable, IdentityStoreUnreachable
+from broker.exceptions import (
+    IdentityStoreRefused,
+    IdentityStoreThrottled,
+    IdentityStoreUnavailable,
+    IdentityStoreUnreachable,
+)
 
 CACHE_SECONDS = 60.0
 MAX_CACHED = 10_000
@@ -254,4 +261,4 @@ def _failure(error: ClientError, operation: str) -> IdentityStoreUnavailable:
     status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
     if status >= 500:
         return IdentityStoreUnreachable(f"identity_store_unreachable:{operation}:{code}")
-    return IdentityStoreUnavailable(f"identity_store_refused:{operation}:{code}")
+    return IdentityStoreRefused(f"identity_store_refused:{operation}:{code}", code)

@@ -41,6 +41,7 @@ from botocore.exceptions import ClientError
 
 from broker.aws import AwsClients, session_credentials
 from broker.config import RoutingTable, Team
+from broker.exceptions import IdentityStoreRefused
 from broker.membership import MembershipResolver
 from broker.profile_name import profile_name_for
 from broker.spokes import HASH_MARKER
@@ -263,7 +264,12 @@ def judge(table: RoutingTable, domain: Domain, name: str, tags: dict[str, str],
         return "review", f"team {team.id} now routes to another domain"
     if members is None:
         return "live", "team in the table (no identity_store: people not checked)"
-    membership = members.membership(user)
+    try:
+        membership = members.membership(user)
+    except IdentityStoreRefused as refused:
+        if refused.code != "ValidationException":
+            raise  # denied: the whole run stops, nothing deleted
+        return "review", f"the Identity Store refuses {user!r} as a user id ({refused.code})"
     if not membership.exists:
         return "orphan", "person_gone"
     if team.groups and not membership.is_member_of(team):

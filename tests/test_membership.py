@@ -15,7 +15,12 @@ from botocore.exceptions import EndpointConnectionError
 from broker import emulator
 from broker.aws import AwsClients, within_deadline
 from broker.config import DomainRef, IdentityStoreRef, RoutingTable, ServiceProvider, Team, frozen_mapping
-from broker.exceptions import IdentityStoreThrottled, IdentityStoreUnavailable, IdentityStoreUnreachable
+from broker.exceptions import (
+    IdentityStoreRefused,
+    IdentityStoreThrottled,
+    IdentityStoreUnavailable,
+    IdentityStoreUnreachable,
+)
 from broker.membership import MembershipResolver, teams_of
 
 STORE = "d-1234567890"
@@ -215,7 +220,7 @@ def test_a_denied_call_is_unavailable_not_a_missing_person(people: dict[str, str
     answer_with(clients, "DescribeUser", 400, "AccessDeniedException")
     with pytest.raises(IdentityStoreUnavailable) as denied:
         resolver(clients).membership(people["alice"])
-    assert type(denied.value) is IdentityStoreUnavailable
+    assert isinstance(denied.value, IdentityStoreRefused) and denied.value.code == "AccessDeniedException"
     assert denied.value.reason == "identity_store_refused:DescribeUser:AccessDeniedException"
 
 

@@ -230,3 +230,49 @@ def test_the_job_applies_only_when_told_and_within_its_max(
     assert refused["applied"] is False and len(world.names_in(TEAM1)) == 5
     applied = job(monkeypatch, routing_file, BROKER_RECONCILE_APPLY="true", BROKER_RECONCILE_MAX="3")
     assert applied["applied"] is True and len(world.names_in(TEAM1)) == 3 and world.names_in(TEAM2) == []
+
+
+def answer_describe_user(clients: AwsClients, user_id: str | None, code: str) -> None:
+    """The Identity Store answers ``code`` to DescribeUser of ``user_id`` (None: of anyone)."""
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield json.dumps({"__type": code, "message": "refused"}).encode()
+
+    def respond(request: Any, **_: Any) -> Any:
+        target = request.headers.get("X-Amz-Target", b"")
+        body = json.loads(request.body or b"{}")
+        if b"DescribeUser" in (target if isinstance(target, bytes) else target.encode()) and \
+                user_id in (None, body.get("UserId")):
+            return AWSResponse(request.url, 400, {"Content-Type": "application/x-amz-json-1.1"}, Raw())
+        return None
+
+    clients.register("before-send.identitystore", respond)
+
+
+def test_a_user_id_the_store_refuses_is_left_for_review_not_deleted(world: World) -> None:
+    from broker.profile_name import profile_name_for
+
+    odd = "alice@example.com"  # not a UserId: AWS answers ValidationException (its pattern)
+    sagemaker_in(TEAM1).create_user_profile(
+        DomainId=TEAM1[2], UserProfileName=profile_name_for(odd, "team1"),
+        Tags=[{"Key": "Team", "Value": "team1"}, {"Key": "User", "Value": odd}])
+    clients = AwsClients(config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    answer_describe_user(clients, odd, "ValidationException")
+    report = run(clients, apply=True)
+    [finding] = [f for f in report.findings if f.user == odd]
+    assert (finding.verdict, finding.action) == ("review", "keep")
+    assert profile_name_for(odd, "team1") in world.names_in(TEAM1)
+    assert {f.reason for f in report.findings if f.action == "deleted"} == ORPHANS
+
+
+def test_a_denied_lookup_stops_the_run_before_any_delete(world: World) -> None:
+    from broker.exceptions import IdentityStoreRefused
+
+    clients = AwsClients(config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    answer_describe_user(clients, None, "AccessDeniedException")
+    calls = Calls(clients)
+    with pytest.raises(IdentityStoreRefused):
+        run(clients, apply=True)
+    assert calls.deleting() == [] and len(world.names_in(TEAM1)) == 5
