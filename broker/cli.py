@@ -15,7 +15,8 @@ from collections.abc import Sequence
 # module path -> command group; each module defines add_parser(subparsers)
 COMMAND_MODULES: tuple[str, ...] = (
     "broker.ops.init_command", "broker.local.commands", "broker.local.bench_commands",
-    "broker.ops.rollout_commands", "broker.ops.routing_commands", "broker.ops.doctor_commands")
+    "broker.ops.rollout_commands", "broker.ops.routing_commands", "broker.ops.doctor_commands",
+    "broker.ops.profiles_commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -101,6 +101,32 @@ class SpokeAccess:
         return f"arn:aws:iam::{account_id}:role/{self.role_name}"
 
 
+# How the signed user id names a person in the Identity Store (routing.yaml identity_store.user_attribute).
+USER_ID_ATTRIBUTES = ("user_id", "userName", "emails.value")
+
+
+@dataclass(frozen=True)
+class IdentityStoreRef:
+    """Where people and groups are: an IAM Identity Center identity store, read through a role.
+
+    ``role_arn`` is the read-only role in the Identity Center account (or its
+    delegated administrator) that the hub assumes. ``user_attribute`` says what
+    the signed user id is there: ``user_id`` (the Identity Store UserId itself,
+    what ``${user:subject}`` carries), or ``userName`` / ``emails.value``
+    (looked up with GetUserId).
+    """
+
+    identity_store_id: str
+    region: str
+    role_arn: str
+    external_id: str
+    user_attribute: str = "user_id"
+
+    def __post_init__(self) -> None:
+        if self.user_attribute not in USER_ID_ATTRIBUTES:
+            raise ValueError(f"user_attribute must be one of {USER_ID_ATTRIBUTES}")
+
+
 @dataclass(frozen=True)
 class Team:
     """One routed team: where its members' Studio profiles live and how they are made."""
@@ -121,6 +147,9 @@ class Team:
     spoke_access: SpokeAccess = field(default_factory=SpokeAccess)
     # Empty: any source address. Otherwise sign-ins only from these networks (IPv4/IPv6 CIDRs).
     allowed_source_cidrs: tuple[str, ...] = ()
+    # Identity Center groups (display names or group ids) whose members belong to the team;
+    # empty: membership is not kept in the Identity Store.
+    groups: tuple[str, ...] = ()
 
     @property
     def broker_role_arn(self) -> str:
@@ -148,6 +177,7 @@ class RoutingTable:
     teams: Mapping[str, Team]  # by team id
     spoke_access: SpokeAccess = SpokeAccess()  # the table-wide defaults, before any team's override
     digest: str = ""  # SHA-256 of the routing.yaml it was compiled from (the hub's RoutingDigest)
+    identity_store: IdentityStoreRef | None = None  # None: no membership from the Identity Store
 
     def team(self, team_id: str) -> Team | None:
         """The team with this exact id, if any."""

@@ -145,6 +145,38 @@ class BrokerUnavailable(BrokerError):
     )
 
 
+class IdentityStoreUnavailable(BrokerError):
+    """The Identity Store could not say who is in which group (503); ``reason`` says why.
+
+    Fail closed: without an answer nobody is let into a team by membership, and
+    reconcile deletes nothing.
+    """
+
+    status = 503
+    title = "Temporarily unavailable"
+    public_message = (
+        "The sign-in service cannot check your team memberships right now. Wait a minute, then "
+        "open Studio again from your SSO portal. If it keeps failing, contact the platform team "
+        "with the reference below."
+    )
+
+
+class IdentityStoreThrottled(IdentityStoreUnavailable):
+    """The Identity Store refused for its request rate (ThrottlingException) after the retries."""
+
+
+class IdentityStoreUnreachable(IdentityStoreUnavailable):
+    """No answer from the Identity Store (or its role) within the deadline: network, timeout, 5xx."""
+
+
+class IdentityStoreRefused(IdentityStoreUnavailable):
+    """The Identity Store (or STS) refused a call: denied, or a value it rejects (``code``)."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
 class ConfigurationError(Exception):
     """A configuration file is invalid; the message names file, line and field."""
 

@@ -25,6 +25,7 @@ from typing import Any
 from broker.config import (
     AttributeNames,
     DomainRef,
+    IdentityStoreRef,
     IdpApplication,
     RoutingTable,
     ServiceProvider,
@@ -177,7 +178,16 @@ def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") 
         applications=MappingProxyType(applications),
         teams=MappingProxyType(teams),
         spoke_access=shared_access,
+        identity_store=_identity_store(data.get("identity_store")),
     )
+
+
+def _identity_store(entry: Mapping[str, Any] | None) -> IdentityStoreRef | None:
+    if not entry:
+        return None
+    return IdentityStoreRef(identity_store_id=entry["id"], region=entry["region"],
+                            role_arn=entry["role_arn"], external_id=entry["external_id"],
+                            user_attribute=entry.get("user_attribute", "user_id"))
 
 
 _TEAM_FIELDS = (
@@ -219,5 +229,6 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
         user_settings=frozen_mapping(settings) if settings else _NO_SETTINGS,
         spoke_access=access,
         allowed_source_cidrs=tuple(entry.get("allowed_source_cidrs", ())),
+        groups=tuple(entry.get("groups", ())),
         **{name: entry[name] for name in _TEAM_FIELDS if name in entry},
     )

@@ -11,11 +11,13 @@ from __future__ import annotations
 import threading
 
 from moto.cloudformation.models import cloudformation_backends
+from moto.identitystore.models import identitystore_backends
 from moto.sagemaker.models import sagemaker_backends
 
 from . import settings
 from .cloudformation import ExtendedCloudFormationBackend
 from .cloudformation import iam as _cloudformation_iam  # noqa: F401 - registers the model
+from .identitystore import ExtendedIdentityStoreBackend
 from .sagemaker import (
     ExtendedSageMakerBackend,
     InvalidPresignedToken,
@@ -56,7 +58,8 @@ def install() -> None:
     """
     with _install_lock:
         for backends, extended in ((sagemaker_backends, ExtendedSageMakerBackend),
-                                   (cloudformation_backends, ExtendedCloudFormationBackend)):
+                                   (cloudformation_backends, ExtendedCloudFormationBackend),
+                                   (identitystore_backends, ExtendedIdentityStoreBackend)):
             backends.backend = extended
             for account_backends in list(backends.values()):
                 account_backends.backend = extended
@@ -70,4 +73,5 @@ def install() -> None:
 def installed() -> bool:
     """Whether :func:`install` is in force."""
     return (sagemaker_backends.backend is ExtendedSageMakerBackend
-            and cloudformation_backends.backend is ExtendedCloudFormationBackend)
+            and cloudformation_backends.backend is ExtendedCloudFormationBackend
+            and identitystore_backends.backend is ExtendedIdentityStoreBackend)

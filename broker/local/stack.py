@@ -39,6 +39,7 @@ from broker.local.devidp import (
     write_local_routing,
 )
 from broker.local.http import LambdaProxy
+from broker.local.identity_store import add_to_local_routing, load_directory, seed
 from broker.local.studio import PREFIX as STUDIO_PREFIX
 from broker.local.studio import StudioStandIn, studio_base_url
 from broker.ops import rollout
@@ -203,9 +204,18 @@ class LocalStack:
             opts.routing, state / LOCAL_ROUTING_NAME, f"{self.broker_url}/saml/acs",
             {name: cert for name, (_, cert) in keys.items()})
         self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
+        directory = load_directory(opts.users, source.teams)
+        if directory is not None:
+            self.routing = add_to_local_routing(state / LOCAL_ROUTING_NAME, directory)
 
         self._start_emulator()
         self.spokes = self._provision(registry)
+        if directory is not None:
+            seed(directory, self.routing, boto3.Session(region_name=HUB_REGION))
+            store = self.routing.identity_store
+            assert store is not None
+            self.log(f"identity store {store.identity_store_id}: {len(directory.members)} users, "
+                     f"{len(directory.groups)} groups from {opts.users}")
         self._install_broker()
 
         router.portal = DevIdp.for_applications(users, self.routing, keys)

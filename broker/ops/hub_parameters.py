@@ -40,7 +40,8 @@ _EXECUTE_API = re.compile(r"^https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazona
 
 
 def hub_parameters(table: RoutingTable) -> dict[str, str]:
-    """``BrokerAccessRoleName``, ``SamlEntityId`` and ``CustomAcsUrl`` of the hub stack for ``table``.
+    """``BrokerAccessRoleName``, ``SamlEntityId``, ``CustomAcsUrl`` (and, with an ``identity_store``,
+    ``IdentityStoreReaderRoleArn``) of the hub stack for ``table``.
 
     Raises :class:`ConfigurationError` when the teams use more than one
     broker-access role name (``broker routing validate`` shows where).
@@ -57,11 +58,14 @@ def hub_parameters(table: RoutingTable) -> dict[str, str]:
             "lets the broker assume one (BrokerAccessRoleName): see `broker routing validate` "
             "[broker-access-role-name]"])
     acs_url = table.service_provider.acs_url
-    return {
+    parameters = {
         "BrokerAccessRoleName": next(iter(users)),
         "SamlEntityId": table.service_provider.entity_id,
         "CustomAcsUrl": "" if _EXECUTE_API.match(acs_url) or _PENDING.match(acs_url) else acs_url,
     }
+    if table.identity_store is not None:  # the broker and the reconcile job may assume that reader
+        parameters["IdentityStoreReaderRoleArn"] = table.identity_store.role_arn
+    return parameters
 
 
 def routing_digest(text: bytes) -> str:

@@ -151,7 +151,18 @@ def _semantic_problems(doc: YamlDocument, now: datetime | None) -> list[Problem]
         problems += _team_problems(doc, index, team)
 
     problems += _application_problems(doc, data, teams, now)
+    problems += _membership_problems(doc, data)
     return problems
+
+
+def _membership_problems(doc: YamlDocument, data: dict[str, Any]) -> list[Problem]:
+    """Team groups are read from the Identity Store: one must be configured."""
+    if isinstance(data.get("identity_store"), dict):
+        return []
+    return [doc.problem(("teams", index, "groups"),
+                        "groups are read from the Identity Store: add identity_store (id, region, "
+                        "role_arn, external_id) at the top of the table")
+            for index, team in _entries(data, "teams") if team.get("groups")]
 
 
 def _attribute_problems(doc: YamlDocument, provider: Any) -> list[Problem]:

@@ -50,7 +50,8 @@ def test_the_printed_role_name_is_every_teams_broker_role_and_the_one_the_hub_ma
     teams = load_routing_table(REPO / "routing.yaml", check_expiry=False).teams.values()
     assert teams and {t.broker_role_arn.rsplit(":role/", 1)[1] for t in teams} == {name}
     hub = (REPO / "template.yaml").read_text(encoding="utf-8")
-    assert re.findall(r"iam::\*:role/\$\{(\w+)\}", hub) == ["BrokerAccessRoleName"]
+    # the broker's role, then the reconcile job's own role (ReconcileRole, its spoke role)
+    assert re.findall(r"iam::\*:role/\$\{(\w+)\}", hub) == ["BrokerAccessRoleName", "ReconcileSpokeRoleName"]
 
 
 def test_an_execute_api_acs_url_leaves_custom_acs_url_empty() -> None:

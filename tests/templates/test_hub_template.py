@@ -143,7 +143,7 @@ def test_the_default_reserves_nothing_rather_than_stopping_the_function(hub: dic
 
 def test_the_log_groups_are_kept_and_named_by_cloudformation(hub: dict[str, Any]) -> None:
     groups = resources_of_type(evaluate(hub), "AWS::Logs::LogGroup")
-    assert sorted(groups) == ["ApiAccessLogs", "CanaryLogs", "FunctionLogs"]
+    assert sorted(groups) == ["ApiAccessLogs", "CanaryLogs", "FunctionLogs", "ReconcileLogs"]
     for group in groups.values():
         assert group.get("DeletionPolicy") == group.get("UpdateReplacePolicy") == "Retain"
         assert "LogGroupName" not in group["Properties"]  # a fixed name collides with a retained group
@@ -177,9 +177,9 @@ def test_the_canary_runs_the_broker_package_as_the_broker_every_five_minutes(hub
     broker, canary = functions["BrokerFunction"]["Properties"], functions["CanaryFunction"]["Properties"]
     assert canary["Handler"] == "broker.canary.lambda_handler"
     assert (canary["Code"], canary["Role"]) == (broker["Code"], broker["Role"])  # spokes trust that role
-    [(_, schedule)] = resources_of_type(hub, "AWS::Scheduler::Schedule").items()
+    [schedule] = [s for s in resources_of_type(hub, "AWS::Scheduler::Schedule").values()
+                  if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CanaryFunction", "Arn"]}]
     assert schedule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
-    assert schedule["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CanaryFunction", "Arn"]}
 
 
 def test_the_canary_alarms_watch_the_metrics_it_publishes(hub: dict[str, Any]) -> None:

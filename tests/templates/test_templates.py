@@ -35,7 +35,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_template_set_is_complete() -> None:
     assert [p.name for p in TEMPLATES] == [
-        "broker-access.yaml", "domain.yaml", "network.yaml", "template.yaml"]
+        "broker-access.yaml", "domain.yaml", "identity-store-reader.yaml", "network.yaml", "template.yaml"]
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)

@@ -1,4 +1,4 @@
-"""SageMaker as moto lacks it: user profiles and CreatePresignedDomainUrl."""
+"""SageMaker as moto lacks it: user profiles, apps, spaces and CreatePresignedDomainUrl."""
 
 from __future__ import annotations
 

@@ -31,6 +31,7 @@ from moto.sagemaker.models import Domain, SageMakerModelBackend, sagemaker_backe
 from moto.utilities.utils import get_partition
 
 from .. import settings
+from .apps import AppsAndSpaces
 from .exceptions import (
     ResourceInUse,
     ResourceLimitExceeded,
@@ -212,8 +213,8 @@ def _decode_page_token(token: str) -> int:
     return offset
 
 
-class ExtendedSageMakerBackend(SageMakerModelBackend):
-    """moto's SageMaker backend plus user profiles and presigned domain URLs."""
+class ExtendedSageMakerBackend(AppsAndSpaces, SageMakerModelBackend):
+    """moto's SageMaker backend plus user profiles, apps, spaces and presigned domain URLs."""
 
     def __init__(self, region_name: str, account_id: str) -> None:
         super().__init__(region_name, account_id)
@@ -225,6 +226,7 @@ class ExtendedSageMakerBackend(SageMakerModelBackend):
         self._profile_lock = threading.RLock()
         self._profile_sequence = 0
         self._next_efs_uid: dict[str, int] = {}
+        self.init_apps_and_spaces()
 
     @property
     def _url_module(self) -> ModuleType:
@@ -259,6 +261,8 @@ class ExtendedSageMakerBackend(SageMakerModelBackend):
         with self._profile_lock:
             if any(key[0] == domain_id for key in self._live_profile_keys()):
                 raise ResourceInUse(f"Domain {domain_id} has user profiles. Delete them before the domain.")
+            if self.spaces_in_domain(domain_id):
+                raise ResourceInUse(f"Domain {domain_id} has spaces. Delete them before the domain.")
             super().delete_domain(domain_id, retention_policy)
 
     # User profiles
@@ -392,6 +396,12 @@ class ExtendedSageMakerBackend(SageMakerModelBackend):
             profile = self._profile(domain_id, user_profile_name)
             if profile.status == "Deleting":
                 raise ResourceInUse(f"User profile {profile.arn} is already being deleted.")
+            blockers = self.blockers_of_profile(domain_id, user_profile_name)
+            if blockers:
+                # The Developer Guide: all apps launched by a user profile and all spaces
+                # owned by it must be deleted to delete the profile.
+                raise ResourceInUse(f"User profile {profile.arn} still has {', '.join(blockers)}. "
+                                    "Delete its apps and spaces first.")
             profile.begin("Deleting", settles_to=None, now=time.time())
             self._live((domain_id, user_profile_name), time.time())
 
