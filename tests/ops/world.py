@@ -11,8 +11,8 @@ import boto3
 
 from broker.aws import AwsClients
 from broker.config import RoutingTable
-from broker.profile_name import profile_name_for
 from broker.ops.routing_source import parse_routing_table
+from broker.profile_name import profile_name_for
 
 REPO = Path(__file__).resolve().parent.parent.parent
 STORE = "d-9999999999"
