@@ -39,6 +39,7 @@ from broker.config import (
     RoutingTable,
     ServiceProvider,
     SpokeAccess,
+    Support,
     Team,
     frozen_mapping,
 )
@@ -443,11 +444,13 @@ def build_routing_table(document: YamlDocument) -> RoutingTable:
 
     defaults = data["spoke_access"]
     shared_access = SpokeAccess(**defaults)
+    support = Support(**data.get("support", {}))
     teams: dict[str, Team] = {}
     for entry in data["teams"]:
         override = entry.get("spoke_access")
         access = SpokeAccess(**{**defaults, **override}) if override else shared_access
-        teams[entry["id"]] = _team(entry, access)
+        team_support = Support(**entry["support"]).over(support) if "support" in entry else support
+        teams[entry["id"]] = _team(entry, access, team_support)
 
     applications: dict[str, IdpApplication] = {}
     for entry in data["applications"]:
@@ -463,6 +466,7 @@ def build_routing_table(document: YamlDocument) -> RoutingTable:
         applications=MappingProxyType(applications),
         teams=MappingProxyType(teams),
         spoke_access=shared_access,
+        support=support,
     )
 
 
@@ -473,6 +477,7 @@ _TEAM_FIELDS = (
     "space_name",
     "enabled",
     "disabled_message",
+    "display_name",
 )
 
 
@@ -487,7 +492,7 @@ def _frozen_flat(values: dict[str, Any]) -> Mapping[str, Any]:
     return frozen_mapping(values)
 
 
-def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
+def _team(entry: Mapping[str, Any], access: SpokeAccess, support: Support) -> Team:
     team_id = entry["id"]
     account = entry["account"]
     role = entry["execution_role"]
@@ -504,6 +509,7 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
         tags=_frozen_flat({TEAM_TAG: team_id, **entry.get("tags", {})}),
         user_settings=frozen_mapping(settings) if settings else _NO_SETTINGS,
         spoke_access=access,
+        support=support,
         allowed_source_cidrs=tuple(entry.get("allowed_source_cidrs", ())),
         **{name: entry[name] for name in _TEAM_FIELDS if name in entry},
     )
