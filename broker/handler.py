@@ -135,6 +135,10 @@ def resume_sign_in() -> Response:
             raise _missing_cookie()
         result = login_service().resume(token, _source_ip(), deadline=_deadline())
     except BrokerError as error:
+        # A continuation that is used up or gone still belongs to the sign-in the link names.
+        reference = (app.current_event.query_string_parameters or {}).get("ref", "")
+        if REFERENCE.fullmatch(reference):
+            error.about(reference=reference)
         _record("Resume", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
     _record("Resume", type(result).__name__, started, team=result.team_id)
@@ -283,18 +287,14 @@ def _cookie(name: str) -> str | None:
 def _missing_cookie() -> ContinuationInvalid:
     """No continuation cookie: refused by the browser, or the sign-in is long over.
 
-    The holding page's link says when its cookie was set (``at``) and the sign-in's
-    reference (``ref``). Unsigned, and used only to choose the explanation and the
-    reference shown: a cookie set within its lifetime that did not come back was refused.
+    The holding page's link says when its cookie was set (``at``). Unsigned, and used
+    only to choose the explanation: a cookie set within its lifetime that did not come
+    back was refused.
     """
-    query = app.current_event.query_string_parameters or {}
-    issued, reference = query.get("at", ""), query.get("ref", "")
+    issued = (app.current_event.query_string_parameters or {}).get("at", "")
     fresh = issued.isdigit() and 0 <= time.time() - int(issued) <= CONTINUE_COOKIE_SECONDS
-    error = (ContinuationCookieRefused("continuation_cookie_refused") if fresh
-             else ContinuationInvalid("continuation_cookie_missing"))
-    if REFERENCE.fullmatch(reference):
-        error.about(reference=reference)
-    return error
+    return (ContinuationCookieRefused("continuation_cookie_refused") if fresh
+            else ContinuationInvalid("continuation_cookie_missing"))
 
 
 def _respond(result: LoginResult) -> Response:
