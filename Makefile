@@ -31,7 +31,7 @@ test: venv checkov
 
 ## run: the local stack (emulator, spokes, dev IdP portal, broker, Studio stand-in); prints one URL
 run: venv
-	$(BIN)/broker serve
+	$(BIN)/broker serve $(ARGS)
 
 ## demo: the seed scenario end to end over HTTP; prints a table, exits non-zero on any failed check
 demo: venv

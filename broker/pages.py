@@ -82,6 +82,7 @@ SECURITY_HEADERS: dict[str, str] = {
 
 # What a page says of a team no verified sign-in named.
 SOME_TEAM = "this team"
+BANNER = "SageMaker Studio sign-in"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def duration(seconds: float) -> str:
 
 def error_page(
     title: str, message: str, advice: str, help: Help, *, status: int = 500,
-    offers_access_request: bool = False,
+    offers_access_request: bool = False, banner: str = BANNER,
 ) -> str:
     """A refusal or failure page: what happened, what to do now, the reference to quote."""
     title, kind = help.fill(title), "warning" if status == 503 else "error"
@@ -122,10 +123,10 @@ def error_page(
     if offers_access_request and help.support.request_access_url:
         label = f"Request access to {help.team}" if help.team else "Request access"
         actions.append(_link(help.support.request_access_url, label))
-    return _document(title, kind, (
+    return document(title, kind, (
         f"<h1>{escape(title)}</h1><p class=\"lead\">{escape(help.fill(message))}</p>"
         f"<p>{escape(help.fill(advice))}</p>{_actions(actions)}{_footer(help)}"
-    ))
+    ), banner=banner)
 
 
 def holding_page(continue_url: str, retry_seconds: int, elapsed_seconds: float, help: Help) -> str:
@@ -149,15 +150,21 @@ def holding_page(continue_url: str, retry_seconds: int, elapsed_seconds: float, 
         "select Continue now in a few seconds.</p></noscript>"
         f"{_actions([continue_link])}{_footer(help)}<script>{_SCRIPT}</script>"
     )
-    return _document(f"Preparing Studio for {team}", "info", body)
+    return document(f"Preparing Studio for {team}", "info", body)
 
 
-def _document(title: str, kind: str, card: str) -> str:
+def document(title: str, kind: str, card: str, *, banner: str = BANNER, extra_style: str = "") -> str:
+    """The one page shape: a banner, then one card (``kind``: info, warning or error).
+
+    ``extra_style`` is for the local stack's pages only: the broker's CSP allows
+    exactly the one stylesheet by its hash.
+    """
+    style = f"<style>{_STYLE}</style>" + (f"<style>{extra_style}</style>" if extra_style else "")
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-        f"<title>{escape(title)} - Studio sign-in</title><style>{_STYLE}</style></head>"
-        "<body><header>SageMaker Studio sign-in</header>"
+        f"<title>{escape(title)} - {escape(banner)}</title>{style}</head>"
+        f"<body><header>{escape(banner)}</header>"
         f"<main><div class=\"card {kind}\">{card}</div></main></body></html>"
     )
 
@@ -179,6 +186,8 @@ def _actions(links: list[str]) -> str:
 
 
 def _footer(help: Help) -> str:
-    who = help.support.contact or "your platform team"
-    return (f"<p class=\"help\">Need help? Contact {escape(who)} and quote this reference.</p>"
+    who = escape(help.support.contact or "your platform team")
+    if not help.reference:
+        return f"<p class=\"help\">Need help? Contact {who}.</p>"
+    return (f"<p class=\"help\">Need help? Contact {who} and quote this reference.</p>"
             f"<p class=\"ref\">Reference: <code>{escape(help.reference)}</code></p>")

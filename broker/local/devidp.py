@@ -27,17 +27,22 @@ from typing import Any
 import yaml
 from werkzeug.wrappers import Request, Response
 
-from broker.config import IdpApplication, RoutingTable
+from broker import pages
+from broker.config import IdpApplication, RoutingTable, Support
 from broker.exceptions import ConfigurationError
 from broker.local.idp import SamlIdentityProvider, generate_signing_identity
 from broker.routing import certificate_problem, load_routing_table
 
 LOCAL_ROUTING_NAME = "routing.local.yaml"
+BANNER = "Dev IdP portal (local stand-in for IAM Identity Center)"
 _STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;"
-    "color:#16191f}a.tile,button.tile{display:inline-block;margin:.3rem;padding:.8rem 1.2rem;"
-    "border:1px solid #8d99a8;border-radius:.5rem;text-decoration:none;color:#0972d3}"
-    ".muted{color:#5f6b7a}"
+    "main{max-width:48rem}h2{font-size:1.1rem;margin:1.5rem 0 .5rem}"
+    ".tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(13rem,1fr));gap:.75rem;"
+    "margin:0 0 1rem}.tile{display:block;padding:.9rem 1rem;border:1px solid var(--line);"
+    "border-radius:.75rem;text-decoration:none;color:var(--ink);background:#fff;font:inherit;"
+    "text-align:left;cursor:pointer}.tile:hover{border-color:var(--link)}"
+    ".tile strong{display:block;color:var(--link);font-size:1.05rem}.tile span{display:block;"
+    "color:var(--muted);font-size:.875rem}.muted{color:var(--muted)}"
 )
 
 
@@ -48,6 +53,7 @@ class DevUser:
     id: str
     name: str
     teams: tuple[str, ...]
+    about: str = ""  # what signing in as this user demonstrates
 
 
 def load_users(path: str | Path, team_ids: Iterable[str]) -> tuple[DevUser, ...]:
@@ -71,7 +77,8 @@ def load_users(path: str | Path, team_ids: Iterable[str]) -> tuple[DevUser, ...]
         unknown = [t for t in teams if t not in known]
         if unknown:
             problems.append(f"{where}: unknown team(s) {unknown}; routing has {sorted(known)}")
-        users.append(DevUser(entry["id"], str(entry.get("name") or entry["id"]), tuple(teams)))
+        users.append(DevUser(entry["id"], str(entry.get("name") or entry["id"]), tuple(teams),
+                             str(entry.get("about") or "")))
     if len({u.id for u in users}) != len(users):
         problems.append(f"{path}: user ids must be unique")
     if problems:
@@ -102,16 +109,23 @@ def signing_identity(state_dir: Path, application: str) -> tuple[str, str]:
 
 
 def write_local_routing(
-    source: str | Path, target: Path, acs_url: str, certificates: Mapping[str, str]
+    source: str | Path, target: Path, acs_url: str, certificates: Mapping[str, str],
+    portal_url: str | None = None,
 ) -> RoutingTable:
     """Copy routing.yaml to ``target`` with the local ACS URL and the dev IdP's certificates.
 
     ``certificates`` maps each application name to the certificate it now signs
-    with. The copy is validated like any routing table and returned.
+    with; ``portal_url`` (the dev portal) becomes the access portal the broker's
+    pages link back to. The copy is validated like any routing table and returned.
     """
     load_routing_table(source, check_expiry=False)  # its own problems, with its own lines
     data: dict[str, Any] = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     data["service_provider"]["acs_url"] = acs_url
+    if portal_url:
+        data["support"] = {**(data.get("support") or {}), "portal_url": portal_url}
+        for team in data["teams"]:
+            if "portal_url" in (team.get("support") or {}):
+                team["support"]["portal_url"] = portal_url
     for application in data["applications"]:
         application["certificates"] = [certificates[application["name"]]]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -189,36 +203,52 @@ class DevIdp:
             user = self.users.get(request.args.get("user", ""))
             team_id = request.args.get("team", "")
             if user is None or self.routing.team(team_id) is None:
-                return _html(_page("Not found", "<p>No such user or team.</p>"), 404)
+                return not_found_page("No such user or team.")
             try:
                 saml_response, application = self.sso_response(user, team_id)
             except LookupError as error:
-                return _html(_page("Cannot sign", f"<p>{escape(str(error))}</p>"), 409)
+                return _html(_page("Cannot sign", f"<h1>Cannot sign</h1><p>{escape(str(error))}</p>"),
+                             409)
             return _html(self._auto_post(saml_response, application, user, team_id))
-        return _html(_page("Not found", "<p>There is nothing here.</p>"), 404)
+        return not_found_page("There is no page at this address.")
 
     def _home(self) -> str:
         tiles = "".join(
-            f'<a class="tile" id="user-{escape(u.id)}" href="/portal/{escape(u.id)}">{escape(u.name)}</a>'
+            f'<a class="tile" id="user-{escape(u.id)}" href="/portal/{escape(u.id)}">'
+            f"<strong>{escape(u.name)}</strong><span>{escape(u.about or self._teams_of(u))}</span></a>"
             for u in self.users.values())
         return _page("Dev IdP portal", (
-            "<h1>Dev IdP portal</h1><p>Sign in as (no password: this is the local stand-in for "
-            f"IAM Identity Center):</p><p>{tiles}</p>"))
+            "<h1>Sign in as</h1><p class=\"lead\">No password: this is the local stand-in for the "
+            "IAM Identity Center access portal. Each user shows another page of the broker.</p>"
+            f'<div class="tiles">{tiles}</div>'))
+
+    def _teams_of(self, user: DevUser) -> str:
+        return ", ".join(self._team_name(t) for t in user.teams) or "no team"
+
+    def _team_name(self, team_id: str) -> str:
+        team = self.routing.team(team_id)
+        return team.display_name if team is not None and team.display_name else team_label(team_id)
 
     def _user_page(self, user: DevUser) -> str:
         def tile(team_id: str, member: bool) -> str:
-            label = team_label(team_id) if member else f"{team_label(team_id)} (no access)"
+            team = self.routing.team(team_id)
+            where = (f"{team_id} · account {team.account_id} · {team.region}" if team is not None
+                     else team_id)
+            note = "" if member else " (no access)"
             href = f"/idp/start?user={escape(user.id)}&amp;team={escape(team_id)}"
-            return f'<a class="tile" id="app-{escape(team_id)}" href="{href}">{escape(label)}</a>'
+            return (f'<a class="tile" id="app-{escape(team_id)}" href="{href}"><strong>'
+                    f"{escape(self._team_name(team_id) + note)}</strong><span>{escape(where)}</span></a>")
 
-        mine = "".join(tile(t, True) for t in user.teams) or '<span class="muted">none</span>'
+        mine = "".join(tile(t, True) for t in user.teams)
+        mine = f'<div class="tiles">{mine}</div>' if mine else '<p class="muted">none</p>'
         others = "".join(tile(t, False) for t in self.routing.teams if t not in user.teams)
-        body = (f"<h1>{escape(user.name)}</h1><h2>Your applications</h2><p>{mine}</p>")
+        about = f'<p class="lead">{escape(user.about)}</p>' if user.about else ""
+        body = f"<h1>{escape(user.name)}</h1>{about}<h2>Your applications</h2>{mine}"
         if others:
             body += ("<h2>Teams you are not in</h2><p class=\"muted\">Identity Center would not "
                      "show these. The dev IdP posts a sign-in anyway, signed by another trusted "
                      "application, so you can see the broker refuse it.</p>"
-                     f"<p>{others}</p>")
+                     f'<div class="tiles">{others}</div>')
         return _page(f"{user.name}: applications", body + '<p><a href="/">Switch user</a></p>')
 
     def _auto_post(self, saml_response: str, application: IdpApplication, user: DevUser,
@@ -227,15 +257,21 @@ class DevIdp:
         return _page("Signing in", (
             f'<form method="post" action="{escape(acs)}">'
             f'<input type="hidden" name="SAMLResponse" value="{escape(saml_response)}">'
-            f"<p>Signing {escape(user.name)} in to {escape(team_label(team_id))} "
-            f"through application {escape(application.name)}...</p>"
-            '<noscript><button class="tile" type="submit">Continue</button></noscript></form>'
+            f"<h1>Signing in</h1><p>Signing {escape(user.name)} in to "
+            f"{escape(self._team_name(team_id))} through application {escape(application.name)}...</p>"
+            '<noscript><button class="button primary" type="submit">Continue</button></noscript></form>'
             "<script>document.forms[0].submit()</script>"))
 
 
 def _page(title: str, body: str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
-            f"</title><style>{_STYLE}</style></head><body><main>{body}</main></body></html>")
+    return pages.document(title, "info", body, banner=BANNER, extra_style=_STYLE)
+
+
+def not_found_page(message: str) -> Response:
+    """The local stack's 404: the broker's own page, with the way back to the portal."""
+    aid = pages.Help("", Support(portal_url="/", contact="whoever runs this local stack"))
+    return _html(pages.error_page("Page not found", message, "Start again from the dev portal.",
+                                  aid, status=404, banner=BANNER), 404)
 
 
 def _html(body: str, status: int = 200) -> Response:
