@@ -23,7 +23,7 @@ _STYLE = (
     "body{margin:0;background:var(--page);color:var(--ink);line-height:1.5;"
     "font:1rem/1.5 'Amazon Ember','Helvetica Neue',Roboto,Arial,system-ui,sans-serif}"
     "header{background:var(--bar);color:#fff;padding:.75rem 1.25rem;font-weight:700;font-size:.95rem}"
-    "main{max-width:38rem;margin:2.5rem auto;padding:0 1rem}"
+    "main{max-width:41rem;margin:2.5rem auto;padding:0 1rem}"
     ".card{background:#fff;border-radius:1rem;border-top:.35rem solid var(--info);"
     "box-shadow:0 1px 4px rgba(0,7,22,.18);padding:1.5rem 1.75rem}"
     ".error{border-top-color:var(--error)}.warning{border-top-color:var(--warn)}"

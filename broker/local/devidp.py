@@ -232,12 +232,12 @@ class DevIdp:
     def _user_page(self, user: DevUser) -> str:
         def tile(team_id: str, member: bool) -> str:
             team = self.routing.team(team_id)
-            where = (f"{team_id} · account {team.account_id} · {team.region}" if team is not None
-                     else team_id)
+            where = (f"account {team.account_id} · {team.region}" if team is not None else "")
             note = "" if member else " (no access)"
             href = f"/idp/start?user={escape(user.id)}&amp;team={escape(team_id)}"
             return (f'<a class="tile" id="app-{escape(team_id)}" href="{href}"><strong>'
-                    f"{escape(self._team_name(team_id) + note)}</strong><span>{escape(where)}</span></a>")
+                    f"{escape(self._team_name(team_id) + note)}</strong><span>team {escape(team_id)}"
+                    f"</span><span>{escape(where)}</span></a>")
 
         mine = "".join(tile(t, True) for t in user.teams)
         mine = f'<div class="tiles">{mine}</div>' if mine else '<p class="muted">none</p>'
