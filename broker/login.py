@@ -76,7 +76,7 @@ LoginResult = Landed | StillPreparing
 
 SOURCE_NOT_ALLOWED = (
     "Your team's Studio can only be reached from the organisation's network. "
-    "Connect to it (for example through the VPN) and start again from your SSO portal."
+    "Connect to it (for example through the VPN) and start again from your access portal."
 )
 
 
