@@ -57,7 +57,7 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 ## package: the Lambda artifact in build/lambda (template.yaml's CodeUri), Linux wheels, no Docker
-package:
+package: venv
 	scripts/package-lambda.sh
 
 lint: venv

@@ -178,6 +178,7 @@ class RoutingTable:
     applications: Mapping[str, IdpApplication]  # by issuer
     teams: Mapping[str, Team]  # by team id
     spoke_access: SpokeAccess = SpokeAccess()  # the table-wide defaults, before any team's override
+    digest: str = ""  # SHA-256 of the routing.yaml it was compiled from (the hub's RoutingDigest)
     support: Support = Support()  # for pages that cannot name a team
 
     def support_for(self, team: Team | None) -> Support:

@@ -23,6 +23,7 @@ ARCH="${ARCH:-x86_64}"
 OUT="${OUT:-build/lambda}"
 PYTHON="${PYTHON:-python3}"
 WITH_DEPENDENCIES="${WITH_DEPENDENCIES:-1}"
+BROKER="${BROKER:-.venv/bin/broker}"  # make venv; it compiles routing.yaml
 if [ -z "${BYTECODE_PYTHON:-}" ]; then
     BYTECODE_PYTHON="python$PY_VERSION"
     # pyenv installs versions beside each other; its shim finds only the active ones.
@@ -31,6 +32,11 @@ if [ -z "${BYTECODE_PYTHON:-}" ]; then
                  | sort -V | tail -n 1)"
         BYTECODE_PYTHON="${found:-$BYTECODE_PYTHON}"
     fi
+fi
+
+if ! [ -x "$BROKER" ]; then
+    echo "no broker command at $BROKER to compile routing.yaml (make venv, or set BROKER)" >&2
+    exit 1
 fi
 
 if ! "$BYTECODE_PYTHON" -c 'import sys; assert "%d.%d" % sys.version_info[:2] == sys.argv[1]' \
@@ -69,7 +75,8 @@ cp -R broker/. "$OUT/broker/"
 rm -rf "$OUT/broker/emulator" "$OUT/broker/local" "$OUT/broker/ops" "$OUT/broker/cli.py"
 # pip compiled for the Python that ran it; drop that and compile for the runtime's.
 find "$OUT" -name "__pycache__" -type d -prune -exec rm -rf {} +
-cp routing.yaml "$OUT/routing.yaml"
+# The judged, compiled routing table: the Lambda loads this JSON, never YAML (broker.routing).
+"$BROKER" routing compile routing.yaml --output "$OUT/routing.json"
 "$BYTECODE_PYTHON" -m compileall -q -j 0 --invalidation-mode unchecked-hash \
     -s "$OUT" -p /var/task "$OUT" >/dev/null
 

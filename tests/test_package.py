@@ -9,9 +9,11 @@ bytecode is compiled again on every cold start.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,8 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if python is None:
         pytest.skip(f"no Python {PY_VERSION} interpreter here to compile the bytecode with")
     out = tmp_path_factory.mktemp("lambda")
-    env = dict(os.environ, OUT=str(out), WITH_DEPENDENCIES="0", BYTECODE_PYTHON=python)
+    env = dict(os.environ, OUT=str(out), WITH_DEPENDENCIES="0", BYTECODE_PYTHON=python,
+               BROKER=str(Path(sys.executable).with_name("broker")))
     subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, check=True, capture_output=True)
     return out
 
@@ -74,3 +77,25 @@ def test_the_build_refuses_bytecode_from_another_python(tmp_path: Path) -> None:
     completed = subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True)
     assert completed.returncode == 1
     assert "no Python 3.99 interpreter" in completed.stderr
+
+
+def test_the_artifact_ships_the_compiled_table_not_yaml(artifact: Path) -> None:
+    """The Lambda loads routing.json: the table judged at packaging, with the source's digest."""
+    from broker.ops.hub_parameters import routing_digest
+
+    assert not (artifact / "routing.yaml").exists()
+    compiled = artifact / "routing.json"
+    code = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "from broker.routing import load_compiled_table;"
+        "table = load_compiled_table(sys.argv[2]);"
+        "print(json.dumps({'digest': table.digest, 'teams': sorted(table.teams),"
+        " 'yaml': 'yaml' in sys.modules, 'jsonschema': 'jsonschema' in sys.modules,"
+        " 'broker': sys.modules['broker'].__file__}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(artifact), str(compiled)],
+                            capture_output=True, text=True, check=True)
+    loaded = json.loads(result.stdout)
+    assert loaded["broker"].startswith(str(artifact))
+    assert loaded["digest"] == routing_digest((ROOT / "routing.yaml").read_bytes())
+    assert loaded["teams"] and not loaded["yaml"] and not loaded["jsonschema"]

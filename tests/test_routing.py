@@ -1,527 +1,163 @@
-"""routing.yaml: schema, semantic checks, typed objects, the per-container loader."""
+"""The runtime's routing table: the compiled file, its envelope, and the per-container loader."""
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import gc
+import json
 import subprocess
 import sys
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from broker import routing
-from broker.config import DomainRef, RoutingTable, SpokeAccess
+from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
+from broker.ops.hub_parameters import routing_digest
+from broker.ops.routing_source import compile_routing_file, parse_routing_table
 from broker.routing import (
+    COMPILED_FORMAT,
     clear_cache,
-    load_routing_table,
-    parse_routing_table,
+    load_compiled_table,
     routing_table_from_env,
     routing_table_path,
 )
-from broker.yamlfile import parse_yaml
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "routing"
+FIXTURES = REPO / "tests" / "fixtures" / "routing"
 VALID = (FIXTURES / "valid.yaml").read_text(encoding="utf-8")
-EXPIRED_PEM = (FIXTURES / "expired.pem").read_text(encoding="utf-8")
-OTHER_PEM = (FIXTURES / "other.pem").read_text(encoding="utf-8")
-FIRST_PEM_LINES = VALID.split("      - |\n", 1)[1].split("    teams:", 1)[0]
 
 
-def edited(*replacements: tuple[str, str]) -> str:
-    text = VALID
-    for old, new in replacements:
-        assert text.count(old) >= 1, old
-        text = text.replace(old, new, 1)
-    return text
+def compiled(tmp_path: Path, text: str = VALID, name: str = "routing.yaml") -> Path:
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    target = tmp_path / "routing.json"
+    target.write_text(compile_routing_file(source), encoding="utf-8")
+    return target
 
 
-def indented_pem(pem: str) -> str:
-    return "".join(f"        {line}\n" for line in pem.strip().splitlines())
+def test_the_compiled_table_is_the_table_the_operator_path_judged(tmp_path: Path) -> None:
+    loaded = load_compiled_table(compiled(tmp_path))
+    judged = parse_routing_table(VALID, "routing.yaml")
+    assert loaded.teams == judged.teams and loaded.applications == judged.applications
+    assert loaded.service_provider == judged.service_provider
+    assert loaded.spoke_access == judged.spoke_access
+    assert loaded.source == "routing.yaml"
+    assert loaded.digest == routing_digest(VALID.encode()) == judged.digest
 
 
-def problems(text: str, **kwargs: Any) -> list[str]:
+def test_the_envelope_names_format_source_and_digest(tmp_path: Path) -> None:
+    envelope = json.loads(compiled(tmp_path).read_text())
+    assert envelope["format"] == COMPILED_FORMAT
+    assert envelope["source"] == "routing.yaml"
+    assert envelope["source_sha256"] == routing_digest(VALID.encode())
+    assert set(envelope) == {"format", "source", "source_sha256", "table"}
+
+
+def test_the_digest_is_of_the_file_s_bytes_crlf_included(tmp_path: Path) -> None:
+    """The hub's RoutingDigest is the SHA-256 of the file as shipped; no newline translation."""
+    source = tmp_path / "routing.yaml"
+    source.write_bytes(VALID.replace("\n", "\r\n").encode())
+    envelope = json.loads(compile_routing_file(source))
+    assert envelope["source_sha256"] == routing_digest(source.read_bytes())
+
+
+def test_a_table_with_errors_is_not_compiled(tmp_path: Path) -> None:
+    source = tmp_path / "routing.yaml"
+    source.write_text(VALID.replace("region: us-east-1", "region: us-east", 1))
     with pytest.raises(ConfigurationError) as caught:
-        parse_routing_table(text, "routing.yaml", **kwargs)
-    assert str(caught.value) == "\n".join(caught.value.problems)
-    return caught.value.problems
+        compile_routing_file(source)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{source}:") and ".region: 'us-east' does not match" in problem
 
 
-# --- valid tables ------------------------------------------------------------------------------
-
-
-def test_sample_routing_yaml_loads_with_typed_values() -> None:
-    table = load_routing_table(REPO / "routing.yaml")
-    assert isinstance(table, RoutingTable)
-    sp = table.service_provider
-    assert (sp.entity_id, sp.acs_url) == (
-        "urn:example:studio-broker", "https://broker.example.com/prod/saml/acs")
-    assert (sp.clock_skew_seconds, sp.max_assertion_age_seconds, sp.max_body_bytes) == (
-        60, 300, 262144)
-    assert (sp.attributes.user, sp.attributes.team) == ("userid", "teamid")
-
-    assert sorted(table.teams) == ["team1", "team2"]
-    team1, team2 = table.teams["team1"], table.teams["team2"]
-    assert (team1.account_id, team1.region) == ("111111111111", "us-east-1")
-    assert (team2.account_id, team2.region) == ("222222222222", "eu-west-1")
-    assert team1.domain == DomainRef(domain_id="d-team1studio")
-    assert team1.execution_role_arn == "arn:aws:iam::111111111111:role/studio-team1-execution"
-    assert team2.execution_role_arn == "arn:aws:iam::222222222222:role/studio-team2-execution"
-    assert dict(team1.tags) == {"Team": "team1", "CostCenter": "4711"}
-    assert dict(team2.tags) == {"Team": "team2", "CostCenter": "4712", "Project": "churn-model"}
-    assert dict(team1.user_settings) == {"DefaultLandingUri": "studio::"}
-    assert team1.spoke_access == SpokeAccess("StudioBrokerAccess", "studio-broker-7f3c", 3600)
-    assert team2.broker_role_arn == "arn:aws:iam::222222222222:role/StudioBrokerAccess"
-    assert team2.session_expiration_seconds == 28800 and team2.presigned_url_expiry_seconds == 60
-
-    assert len(table.applications) == 2
-    for name, team in (("studio-team1", "team1"), ("studio-team2", "team2")):
-        (app,) = [a for a in table.applications.values() if a.name == name]
-        assert table.applications[app.issuer] is app
-        assert app.teams == frozenset({team})
-        assert len(app.certificates) == 1
-        assert app.certificates[0].startswith("-----BEGIN CERTIFICATE-----\nMII")
-        assert app.certificates[0].endswith("-----END CERTIFICATE-----\n")
-
-
-def test_fixture_table_merges_overrides_and_keeps_optional_fields() -> None:
-    table = parse_routing_table(VALID, "valid.yaml")
-    assert table.source == "valid.yaml"
-    assert table.service_provider.clock_skew_seconds == 30
-    assert table.service_provider.max_body_bytes == 256 * 1024  # default
-    assert (table.service_provider.attributes.user, table.service_provider.attributes.team) == (
-        "uid", "team")
-    team2, team3 = table.team("team2"), table.team("team-3")
-    assert team2 is not None and team3 is not None
-    assert team2.domain == DomainRef(name="team2-studio")
-    assert team2.execution_role_arn == "arn:aws:iam::222222222222:role/path/team2-execution"
-    assert team2.spoke_access == SpokeAccess("StudioBrokerAccess", "fixture-external-id", 3600)
-    assert team3.spoke_access == SpokeAccess("CustomBrokerAccess", "fixture-external-id", 900)
-    assert team3.broker_role_arn == "arn:aws:iam::222222222222:role/CustomBrokerAccess"
-    assert (team3.landing_uri, team3.space_name) == (
-        "app:JupyterLab:lab/tree/README.md", "shared-space")
-    assert (team3.enabled, team3.disabled_message) == (False, "Maintenance until Monday.")
-    assert (team3.session_expiration_seconds, team3.presigned_url_expiry_seconds) == (1800, 300)
-    assert dict(team3.tags) == {"Team": "team-3"}
-    assert table.team("team9") is None
-    app = table.applications["https://portal.sso.us-east-1.amazonaws.com/saml/assertion/two"]
-    assert app is not None and app.teams == frozenset({"team2", "team-3"})
-
-
-def test_loaded_objects_are_immutable() -> None:
-    table = parse_routing_table(VALID, "valid.yaml")
-    team1 = table.teams["team1"]
-    with pytest.raises(TypeError):
-        table.teams["x"] = team1  # type: ignore[index]
-    with pytest.raises(TypeError):
-        team1.tags["Team"] = "other"  # type: ignore[index]
-    with pytest.raises(TypeError):
-        team1.user_settings["SecurityGroups"] = []  # type: ignore[index]
-    assert team1.user_settings["SecurityGroups"] == ("sg-0123456789abcdef0",)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        team1.region = "us-west-2"  # type: ignore[misc]
-
-
-def test_team_tag_equal_to_the_id_is_accepted() -> None:
-    table = parse_routing_table(
-        edited(('    tags: {CostCenter: "4711"}', '    tags: {CostCenter: "4711", Team: team1}')),
-        "routing.yaml")
-    assert dict(table.teams["team1"].tags) == {"Team": "team1", "CostCenter": "4711"}
-
-
-def test_two_certificates_during_a_rotation() -> None:
-    text = edited(("    teams: [team1]", "      - |\n" + indented_pem(OTHER_PEM) + "    teams: [team1]"))
-    app = parse_routing_table(text, "routing.yaml").applications[
-        "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/one"]
-    assert len(app.certificates) == 2 and app.certificates[1] == OTHER_PEM.strip() + "\n"
-
-
-def test_shared_applications_allows_two_applications_for_one_team() -> None:
-    text = edited(
-        ("    teams: [team1]", "    teams: [team1, team2]"),
-        ("    domain: {name: team2-studio}\n",
-         "    domain: {name: team2-studio}\n    shared_applications: true\n"),
-    )
-    table = parse_routing_table(text, "routing.yaml")
-    assert sum("team2" in app.teams for app in table.applications.values()) == 2
-
-
-# --- broken tables: every message exact --------------------------------------------------------
-
-BROKEN: list[tuple[str, list[tuple[str, str]], list[str]]] = [
-    ("wrong type", [("  clock_skew_seconds: 30", "  clock_skew_seconds: soon")], [
-        "routing.yaml:7:23: service_provider.clock_skew_seconds: "
-        "expected an integer, got a string ('soon')",
-    ]),
-    ("unknown key with typo", [("    region: eu-west-1\n    domain: {name",
-                                "    regoin: eu-west-1\n    domain: {name")], [
-        "routing.yaml:50:5: teams[1]: missing required field 'region'",
-        "routing.yaml:52:5: teams[1].regoin: unknown field 'regoin' (did you mean 'region'?)",
-    ]),
-    ("missing required", [("  external_id: fixture-external-id\n",
-                           "  role_name: StudioBrokerAccess\n")], [
-        "routing.yaml:10:3: spoke_access: missing required field 'external_id'",
-    ]),
-    ("out of range", [("    presigned_url_expiry_seconds: 300",
-                       "    presigned_url_expiry_seconds: 301")], [
-        "routing.yaml:62:35: teams[2].presigned_url_expiry_seconds: "
-        "301 is out of range: must be at most 300",
-    ]),
-    ("role chaining cap", [("session_duration_seconds: 900}", "session_duration_seconds: 7200}")], [
-        "routing.yaml:66:77: teams[2].spoke_access.session_duration_seconds: 7200 is out of "
-        "range: must be at most 3600 (the broker assumes spoke roles from its Lambda role: "
-        "role chaining caps sessions at 3600 s)",
-    ]),
-    ("bad region pattern", [("    region: us-east-1", "    region: us-east")], [
-        "routing.yaml:43:13: teams[0].region: 'us-east' does not match "
-        "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$ (an AWS region code such as us-east-1)",
-    ]),
-    ("region read as boolean", [("    region: us-east-1", "    region: no")], [
-        'routing.yaml:43:13: teams[0].region: expected a string, got a boolean (no); '
-        'write it in quotes: "no" (an AWS region code such as us-east-1)',
-    ]),
-    ("duplicate yaml key", [("    region: us-east-1\n",
-                             "    region: us-east-1\n    region: us-west-2\n")], [
-        "routing.yaml:44:5: teams[0].region: duplicate key 'region' (first at line 43)",
-    ]),
-    ("duplicate team id", [("  - id: team-3", "  - id: team2")], [
-        "routing.yaml:39:20: applications[1].teams[1]: unknown team 'team-3' "
-        "(did you mean 'team2'?)",
-        "routing.yaml:55:9: teams[2].id: duplicate team id 'team2' (first at teams[1], line 50)",
-    ]),
-    ("unbound team", [("    teams: [team2, team-3]", "    teams: [team2]")], [
-        "routing.yaml:55:9: teams[2].id: no application routes to team 'team-3': "
-        "add it to an application's teams, or remove the team",
-    ]),
-    ("unknown team in application", [("    teams: [team1]", "    teams: [team1, qa]")], [
-        "routing.yaml:25:20: applications[0].teams[1]: unknown team 'qa' (add it under teams)",
-    ]),
-    ("team bound twice", [("    teams: [team1]", "    teams: [team1, team2]")], [
-        "routing.yaml:39:13: applications[1].teams[0]: team 'team2' is already bound to "
-        "application 'app-one' (applications[0]); set shared_applications: true on the team "
-        "if both applications may sign in to it",
-    ]),
-    ("duplicate issuer", [("saml/assertion/two", "saml/assertion/one")], [
-        "routing.yaml:27:13: applications[1].issuer: duplicate application issuer "
-        "'https://portal.sso.us-east-1.amazonaws.com/saml/assertion/one' "
-        "(first at applications[0], line 13)",
-    ]),
-    ("duplicate application name", [("  - name: app-two", "  - name: app-one")], [
-        "routing.yaml:26:11: applications[1].name: duplicate application name 'app-one' "
-        "(first at applications[0], line 12)",
-    ]),
-    ("account not quoted", [('    account: "111111111111"', "    account: 111111111111")], [
-        'routing.yaml:42:14: teams[0].account: expected a string, got a number (111111111111); '
-        'write it in quotes: "111111111111" (a 12-digit AWS account id)',
-    ]),
-    ("certificate not PEM", [("        HDTxe+lEdRowohA1IEkhknTvz0wEH48/J2CaQ9Z+\n",
-                              "        HDTxe+lEdRowohA1IEkhknTvz0wEH48/J2CaQ9Z\n")], [
-        "routing.yaml:15:9: applications[0].certificates[0]: not a valid PEM X.509 certificate "
-        "(paste the PEM text with its BEGIN/END CERTIFICATE lines as a block scalar (|))",
-    ]),
-    ("two PEMs in one entry", [("    teams: [team1]",
-                                indented_pem(OTHER_PEM) + "    teams: [team1]")], [
-        "routing.yaml:15:9: applications[0].certificates[0]: expected exactly one PEM "
-        "certificate (paste the PEM text with its BEGIN/END CERTIFICATE lines as a block "
-        "scalar (|))",
-    ]),
-    ("expired certificate", [(FIRST_PEM_LINES, indented_pem(EXPIRED_PEM))], [
-        "routing.yaml:15:9: applications[0].certificates[0]: certificate CN=expired.example "
-        "expired on 2001-01-01 00:00 UTC; paste the application's current certificate from "
-        "Identity Center",
-    ]),
-    ("Team tag mismatch", [('    tags: {CostCenter: "4711"}',
-                            '    tags: {CostCenter: "4711", Team: team2}')], [
-        "routing.yaml:46:38: teams[0].tags.Team: the Team tag is always the team id 'team1', "
-        "not 'team2' (remove it: the broker adds it)",
-    ]),
-    ("team tag in other case", [('    tags: {CostCenter: "4711"}', '    tags: {team: team1}')], [
-        "routing.yaml:46:12: teams[0].tags.team: tag key 'team' differs from the reserved "
-        "'Team' only in case",
-    ]),
-    ("User tag is reserved", [('    tags: {CostCenter: "4711"}', '    tags: {user: someone}')], [
-        "routing.yaml:46:12: teams[0].tags.user: tag key 'user' is reserved: the broker tags "
-        "each profile User=<the person>",
-    ]),
-    ("ExecutionRole in user_settings", [("      SecurityGroups: [sg-0123456789abcdef0]",
-                                         "      ExecutionRole: arn:aws:iam::111111111111:role/x")], [
-        "routing.yaml:49:7: teams[0].user_settings.ExecutionRole: ExecutionRole is set from the "
-        "team's execution_role; remove it here",
-    ]),
-    ("role in another account", [("arn:aws:iam::222222222222:role/path/team2-execution",
-                                  "arn:aws:iam::333333333333:role/team2-execution")], [
-        "routing.yaml:54:21: teams[1].execution_role: the execution role is in account "
-        "333333333333, not the team's account 222222222222 (a team's profiles can only use a "
-        "role of its own account)",
-    ]),
-    ("role in another partition", [("arn:aws:iam::222222222222:role/path/",
-                                    "arn:aws-cn:iam::222222222222:role/path/")], [
-        "routing.yaml:54:21: teams[1].execution_role: the role's partition aws-cn does not "
-        "match region eu-west-1 (partition aws)",
-    ]),
-    ("invalid YAML syntax", [("    region: us-east-1\n", "    region: [us-east-1\n")], [
-        "routing.yaml:44:11: invalid YAML: did not find expected ',' or ']'",
-    ]),
-    ("domain with id and name", [("    domain: {id: d-team1studio}",
-                                  "    domain: {id: d-team1studio, name: x}")], [
-        "routing.yaml:44:13: teams[0].domain: has 2 fields: must have at most 1 "
-        "(give the SageMaker domain as {id: d-...} or {name: ...})",
-    ]),
-    ("plain http ACS", [("https://broker.example.com/prod", "http://broker.example.com/prod")], [
-        "routing.yaml:6:12: service_provider.acs_url: 'http://broker.example.com/prod/saml/acs' "
-        "does not match ^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?|http://(localhost|127\\.0\\.0\\.1)"
-        "(:[0-9]{1,5})?)(/[^\\s?#]*)?$ (the exact public https URL of POST /saml/acs, stage "
-        "included, no query; plain http only for localhost)",
-    ]),
-    ("tag key aws:", [('{CostCenter: "4711"}', '{"aws:cost": "4711"}')], [
-        'routing.yaml:46:12: teams[0].tags["aws:cost"]: key \'aws:cost\' is not allowed (tag '
-        "keys: 1-128 letters, digits, spaces and _.:/=+@-, not starting with aws:)",
-    ]),
-    ("user_settings key not PascalCase", [("      DefaultLandingUri", "      defaultLandingUri")], [
-        "routing.yaml:48:7: teams[0].user_settings.defaultLandingUri: key 'defaultLandingUri' is "
-        "not allowed (UserSettings fields of CreateUserProfile are written in PascalCase, e.g. "
-        "DefaultLandingUri)",
-    ]),
-    ("same attribute names", [("{user: uid, team: team}", "{user: team, team: team}")], [
-        "routing.yaml:8:15: service_provider.attributes: the user and team attributes must have "
-        "different names",
-    ]),
-    ("wrong version", [("version: 1", "version: 2")], [
-        "routing.yaml:3:10: version: must be 1, got 2 (the only routing table format is version 1)",
-    ]),
-    ("every stage at once", [
-        ("version: 1", "version: 1\nversion: 1"),
-        ("    region: us-east-1", "    region: us-east"),
-        ("    teams: [team1]", "    teams: [team1, qa]"),
-    ], [
-        "routing.yaml:4:1: version: duplicate key 'version' (first at line 3)",
-        "routing.yaml:26:20: applications[0].teams[1]: unknown team 'qa' (add it under teams)",
-        "routing.yaml:44:13: teams[0].region: 'us-east' does not match "
-        "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$ (an AWS region code such as us-east-1)",
-    ]),
-]
-
-
-@pytest.mark.parametrize(
-    ("replacements", "expected"),
-    [pytest.param(r, e, id=name) for name, r, e in BROKEN],
-)
-def test_broken_table_is_refused_with_exact_messages(
-    replacements: list[tuple[str, str]], expected: list[str]
-) -> None:
-    assert problems(edited(*replacements)) == expected
-
-
-def test_expiry_is_judged_at_the_given_time() -> None:
-    later = datetime(2126, 1, 1, tzinfo=UTC)
-    assert problems(VALID, now=later) == [
-        "routing.yaml:15:9: applications[0].certificates[0]: certificate CN=fixture-a.example "
-        "expired on 2126-01-01 00:00 UTC; paste the application's current certificate from "
-        "Identity Center",
-        "routing.yaml:29:9: applications[1].certificates[0]: certificate CN=fixture-b.example "
-        "expired on 2126-01-01 00:00 UTC; paste the application's current certificate from "
-        "Identity Center",
-    ]
-    parse_routing_table(VALID, "routing.yaml", now=datetime(2125, 12, 31, tzinfo=UTC))
-
-
-def test_empty_table_is_refused() -> None:
-    assert problems("# nothing yet\n") == ["routing.yaml:1:1: the routing table is empty"]
-
-
-def test_top_level_list_is_refused() -> None:
-    assert problems("- a\n") == ["routing.yaml:1:1: expected a mapping, got a list"]
-
-
-def test_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError) as caught:
-        load_routing_table(tmp_path / "missing.yaml")
-    assert caught.value.problems[0].startswith(
-        f"{tmp_path / 'missing.yaml'}:1:1: cannot read the routing table: ")
-
-
-# --- the schema itself -------------------------------------------------------------------------
-
-
-def _object_schemas(node: Any, where: str = "#") -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
-    if isinstance(node, dict):
-        if "properties" in node:
-            found.append((where, node))
-        for key, value in node.items():
-            found += _object_schemas(value, f"{where}/{key}")
-    return found
-
-
-def test_schema_is_valid_draft_2020_12_and_closed() -> None:
-    schema = routing.routing_schema()
-    routing.routing_validator().check_schema(schema)
-    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    objects = _object_schemas(schema)
-    assert len(objects) >= 7
-    for where, node in objects:
-        assert node.get("additionalProperties") is False, where
-
-
-def test_schema_and_validator_are_built_once() -> None:
-    assert routing.routing_validator() is routing.routing_validator()
-    assert routing.routing_schema() is routing.routing_schema()
-    check = routing.routing_schema_check()
-    # None would mean every load falls back to jsonschema alone (2 s for 10,000 teams).
-    assert check is not None and routing.routing_schema_check() is check
-
-
-VALID_DATA = parse_yaml(VALID, "valid.yaml").data
-EDIT_VALUES = st.sampled_from([
-    None, True, False, 0, 1, 30, 900, 3600, 43200, 1.5, -1, 10**6, "", "x", "a b", "us-east-1",
-    "111111111111", "d-abc", "team1", "team-3", "Team", "aws:x", "studio::", "exec",
-    "https://x.example/acs", [], ["a"], ["a", "a"], ["team1"], ["1.2.3.0/24"], {}, {"id": "d-x"},
-    {"name": "n", "id": "d-x"}, {"Team": "x"}, {"DefaultLandingUri": "studio::"},
+@pytest.mark.parametrize(("content", "why"), [
+    (b"{not json", "not a compiled routing table"),
+    (b"[1, 2]", "compiled table format None"),
+    (json.dumps({"format": COMPILED_FORMAT + 1, "table": {}}).encode(), "compiled table format 2"),
+    (json.dumps({"format": COMPILED_FORMAT, "source": "x", "source_sha256": "y",
+                 "table": {"teams": []}}).encode(), "not a compiled routing table"),
 ])
-EDIT_KEYS = st.sampled_from(["id", "name", "regoin", "tags", "Team", "extra", "role_name",
-                             "external_id", "user_settings", "enabled", "teams", "version"])
+def test_what_is_not_this_broker_s_compiled_table_is_refused_with_what_to_do(
+    tmp_path: Path, content: bytes, why: str
+) -> None:
+    path = tmp_path / "routing.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigurationError) as caught:
+        load_compiled_table(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: ") and why in problem
+    assert "package the Lambda again" in problem
 
 
-def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    found = [path]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*path, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*path, index))
-    return found
+def test_a_missing_compiled_table_says_how_to_make_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_compiled_table(tmp_path / "routing.json")
+    (problem,) = caught.value.problems
+    assert "cannot read the compiled routing table" in problem and "package-lambda.sh" in problem
 
 
-@st.composite
-def edited_data(draw: st.DrawFn) -> Any:
-    data = copy.deepcopy(VALID_DATA)
-    for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(_paths(data)))
-        if not path:
-            continue
-        parent = data
-        for part in path[:-1]:
-            parent = parent[part]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[path[-1]] = copy.deepcopy(draw(EDIT_VALUES))
-        elif action == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):
-            parent[draw(EDIT_KEYS)] = copy.deepcopy(draw(EDIT_VALUES))
-        else:
-            parent.append(copy.deepcopy(draw(EDIT_VALUES)))
-    return data
+def test_an_oversized_compiled_file_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = compiled(tmp_path)
+    monkeypatch.setattr(routing, "MAX_COMPILED_BYTES", path.stat().st_size - 1)
+    with pytest.raises(ConfigurationError) as caught:
+        load_compiled_table(path)
+    assert "larger than" in caught.value.problems[0]
 
 
-@settings(max_examples=300, deadline=None)
-@given(edited_data())
-def test_schema_check_answers_like_jsonschema_on_edited_tables(data: Any) -> None:
-    check = routing.routing_schema_check()
-    assert check is not None
-    assert check(data) == routing.routing_validator().is_valid(data)
-
-
-# --- scale -------------------------------------------------------------------------------------
-
-
-def generated_table(teams: int) -> str:
-    pem = indented_pem(OTHER_PEM)
-    head = VALID.split("applications:\n", 1)[0] + "applications:\n"
-    apps = "".join(
-        f"  - name: app{i}\n    issuer: https://idp.example.com/app{i}\n"
-        f"    certificates:\n      - |\n{pem}    teams: [t{i}]\n"
-        for i in range(teams)
-    )
-    rows = "".join(
-        f'  - id: t{i}\n    account: "{i:012d}"\n    region: us-east-1\n'
-        f"    domain: {{id: d-t{i}}}\n    execution_role: exec\n"
-        f'    tags: {{CostCenter: "{i}"}}\n'
-        for i in range(teams)
-    )
-    return head + apps + "teams:\n" + rows
-
-
-def test_problem_in_a_large_table_is_located_exactly() -> None:
-    text = generated_table(300)
-    last = text.rindex("    region: us-east-1\n")
-    text = text[:last] + "    region: us-east\n" + text[last + len("    region: us-east-1\n"):]
-    line = text[:last].count("\n") + 1
-    assert problems(text) == [
-        f"routing.yaml:{line}:13: teams[299].region: 'us-east' does not match "
-        "^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$ (an AWS region code such as us-east-1)"
-    ]
+def test_the_runtime_loads_the_table_without_yaml_or_schema_code(tmp_path: Path) -> None:
+    path = compiled(tmp_path)
+    code = ("import sys; from broker.routing import load_compiled_table;"
+            f"table = load_compiled_table({str(path)!r});"
+            "print(len(table.teams), sorted(m for m in sys.modules"
+            " if m.split('.')[0] in ('yaml', 'jsonschema', '_yaml')"
+            " or m.startswith(('broker.ops', 'broker.schema'))))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, cwd=REPO)
+    assert result.stdout.split(" ", 1) == ["3", "[]\n"]  # valid.yaml: 3 teams
 
 
 def test_load_pauses_the_garbage_collector_and_restores_it(
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    path = compiled(tmp_path)
     seen: list[bool] = []
     build = routing.build_routing_table
 
-    def recording(document: Any) -> RoutingTable:
+    def recording(*args: Any) -> RoutingTable:
         seen.append(gc.isenabled())
-        return build(document)
+        return build(*args)
 
     monkeypatch.setattr(routing, "build_routing_table", recording)
     assert gc.isenabled()
-    parse_routing_table(VALID, "valid.yaml")
+    load_compiled_table(path)
     assert seen == [False] and gc.isenabled()
+    path.write_text("[]")
     with pytest.raises(ConfigurationError):
-        parse_routing_table("- a\n", "routing.yaml")
+        load_compiled_table(path)
     assert gc.isenabled()
-    gc.disable()  # someone else's pause is left alone
-    try:
-        parse_routing_table(VALID, "valid.yaml")
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_a_valid_table_loads_without_importing_jsonschema() -> None:
-    """jsonschema only explains a refused table: not importing it saves ~50 ms of cold start."""
-    code = ("import sys; from broker.routing import load_routing_table; "
-            f"load_routing_table({str(REPO / 'routing.yaml')!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith('jsonschema')))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, cwd=REPO)
-    assert result.stdout.strip() == "[]"
-
-
-def test_generated_table_of_2000_teams_loads() -> None:
-    table = parse_routing_table(generated_table(2000), "generated.yaml")
-    assert len(table.teams) == 2000 and len(table.applications) == 2000
-    assert table.teams["t1999"].account_id == "000000001999"
-    assert table.teams["t1999"].execution_role_arn == "arn:aws:iam::000000001999:role/exec"
-    assert table.applications["https://idp.example.com/app7"].teams == {"t7"}
 
 
 # --- the per-container loader ------------------------------------------------------------------
 
 
 @pytest.fixture
-def routing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "routing.yaml"
-    path.write_text(VALID, encoding="utf-8")
+def routing_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = compiled(tmp_path)
     monkeypatch.setenv(routing.ROUTING_FILE_ENV, str(path))
     clear_cache()
     yield path
     clear_cache()
 
 
-def test_env_loader_caches_until_cleared(routing_env: Path) -> None:
+def test_env_loader_caches_until_cleared(routing_env: Path, tmp_path: Path) -> None:
     first = routing_table_from_env()
-    assert first.source == str(routing_env)
     assert first.teams["team1"].region == "us-east-1"
-    routing_env.write_text(VALID.replace("region: us-east-1", "region: us-west-2"), "utf-8")
+    compiled(tmp_path, VALID.replace("region: us-east-1", "region: us-west-2"))
     assert routing_table_from_env() is first
     clear_cache()
     reloaded = routing_table_from_env()
@@ -529,34 +165,21 @@ def test_env_loader_caches_until_cleared(routing_env: Path) -> None:
     assert reloaded.teams["team1"].region == "us-west-2"
 
 
-def test_env_loader_does_not_cache_a_failure(routing_env: Path) -> None:
-    routing_env.write_text(VALID.replace("version: 1", "version: 3"), "utf-8")
-    with pytest.raises(ConfigurationError) as caught:
+def test_env_loader_does_not_cache_a_failure(routing_env: Path, tmp_path: Path) -> None:
+    routing_env.write_text("{}")
+    with pytest.raises(ConfigurationError):
         routing_table_from_env()
-    assert caught.value.problems == [
-        f"{routing_env}:3:10: version: must be 1, got 3 (the only routing table format is version 1)"
-    ]
-    routing_env.write_text(VALID, "utf-8")
+    compiled(tmp_path)
     assert routing_table_from_env().teams["team1"].account_id == "111111111111"
 
 
-def test_default_path_is_next_to_the_package_or_in_the_task_root(
+def test_default_path_is_the_compiled_file_in_the_task_root(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(routing.ROUTING_FILE_ENV, raising=False)
     monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
-    assert routing_table_path() == REPO / "routing.yaml"
+    assert routing_table_path() == REPO / "routing.json"
     monkeypatch.setenv("LAMBDA_TASK_ROOT", str(tmp_path))
-    assert routing_table_path() == tmp_path / "routing.yaml"
-    monkeypatch.setenv(routing.ROUTING_FILE_ENV, "custom/routing.yaml")
-    assert routing_table_path() == Path("custom/routing.yaml")
-
-
-def test_env_loader_reads_the_sample_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(routing.ROUTING_FILE_ENV, raising=False)
-    monkeypatch.delenv("LAMBDA_TASK_ROOT", raising=False)
-    clear_cache()
-    try:
-        assert sorted(routing_table_from_env().teams) == ["team1", "team2"]
-    finally:
-        clear_cache()
+    assert routing_table_path() == tmp_path / "routing.json"
+    monkeypatch.setenv(routing.ROUTING_FILE_ENV, "custom/routing.json")
+    assert routing_table_path() == Path("custom/routing.json")

@@ -43,8 +43,8 @@ from broker.local.studio import PREFIX as STUDIO_PREFIX
 from broker.local.studio import StudioStandIn, studio_base_url
 from broker.ops import rollout
 from broker.ops.accounts import AccountRegistry, load_accounts
+from broker.ops.routing_source import load_routing_table
 from broker.replay import create_table
-from broker.routing import load_routing_table
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 BROKER_PATHS = ("/saml/", "/health")

@@ -22,8 +22,8 @@ from jsonschema import Draft202012Validator
 
 from broker.config import RoutingTable, frozen_mapping
 from broker.exceptions import ConfigurationError
-from broker.schema_check import schema_problems
-from broker.yamlfile import Problem, YamlDocument, parse_yaml_with_problems, raise_problems
+from broker.ops.schema_problems import schema_problems
+from broker.ops.yamldoc import Problem, YamlDocument, parse_yaml_with_problems, raise_problems
 
 SETTINGS_FILE = "rollout.yaml"
 DEFAULT_VPC_CIDR = "10.20.0.0/16"

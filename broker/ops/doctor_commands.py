@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """``broker doctor``; returns the exit code."""
     from broker.exceptions import ConfigurationError
     from broker.ops.accounts import load_accounts
-    from broker.routing import load_routing_table
+    from broker.ops.routing_source import load_routing_table
 
     try:
         registry = load_accounts(args.accounts)

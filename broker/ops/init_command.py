@@ -128,7 +128,7 @@ def check(files: dict[str, str]) -> list[str]:
     """The loaders' problems with ``files`` (empty: they load), from a scratch copy."""
     from broker.exceptions import ConfigurationError
     from broker.ops.accounts import load_accounts
-    from broker.routing import parse_routing_table
+    from broker.ops.routing_source import parse_routing_table
 
     problems: list[str] = []
     try:

@@ -62,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from broker.exceptions import ConfigurationError
     from broker.ops import rollout
     from broker.ops.accounts import load_accounts
+    from broker.ops.routing_source import load_routing_table
     from broker.ops.stacksets import DEFAULT_TEMPLATES
-    from broker.routing import load_routing_table
 
     templates = Path(args.templates) if args.templates else DEFAULT_TEMPLATES
     try:

@@ -2,7 +2,7 @@
 
 Three sources of findings, reported together in file order:
 
-1. the loader's own checks (:func:`broker.routing.routing_problems`: YAML, JSON
+1. the loader's own checks (:func:`broker.ops.routing_source.routing_problems`: YAML, JSON
    Schema, and the semantic checks the runtime relies on), each message sorted
    under a rule id by :data:`LOADER_RULES`;
 2. checks against the account registry (``accounts/``) and the team-roles
@@ -37,15 +37,16 @@ from broker.ops.routing_rules import (
     RuleContext,
     finding,
 )
-from broker.routing import build_routing_table, routing_problems, routing_schema_check, routing_validator
-from broker.schema_check import schema_problems
-from broker.yamlfile import Problem, parse_yaml_with_problems
+from broker.ops.routing_source import staged_problems
+from broker.ops.yamldoc import MAX_FILE_BYTES, Problem, parse_yaml_with_problems, too_large_problem
+from broker.routing import build_routing_table
 
 # The loader's messages, by rule id; the first match wins (tests keep them in step).
 LOADER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (rule_id, re.compile(pattern)) for rule_id, pattern in (
         ("yaml-duplicate-key", r"^duplicate key "),
-        ("yaml-syntax", r"^(invalid YAML|only one YAML document|unknown alias|aliases expand"
+        ("yaml-too-large", r"^(the file is [0-9,]+ bytes|aliases expand to too many values)"),
+        ("yaml-syntax", r"^(invalid YAML|only one YAML document|an alias refers to"
                         r"|a mapping key must|unsupported YAML tag|a merge key|.* is not a valid )"),
         ("routing-empty", r"^the routing table is empty"),
         ("attribute-names-equal", r"^the user and team attributes"),
@@ -91,6 +92,9 @@ def check_routing_file(
     path: str | Path, registry: AccountRegistry | None, options: CheckOptions | None = None
 ) -> list[Finding]:
     """Every finding of the routing table in ``path`` (an unreadable file raises ``OSError``)."""
+    size = Path(path).stat().st_size
+    if size > MAX_FILE_BYTES:  # not even read: the runtime and the plan must never meet it
+        return [finding("yaml-too-large", too_large_problem(str(path), size))]
     text = Path(path).read_text(encoding="utf-8")
     return check_routing_text(text, str(path), registry, options)
 
@@ -105,15 +109,14 @@ def check_routing_text(
     document, problems = parse_yaml_with_problems(text, source)
     if document is None:
         return ordered(_classified(problems, set()))
-    problems += routing_problems(document, now=now)
-    # the schema's findings, to classify the problems above; the quick check answers a valid table
-    schema = {(p.path, p.message) for p in schema_problems(
-        document, routing_validator(), quick=routing_schema_check())} if document.data is not None else set()
+    schema_found, semantic = staged_problems(document, now=now)
+    problems += schema_found + semantic
+    schema = {(p.path, p.message) for p in schema_found}  # to classify the problems above
     findings = list(_classified(problems, schema))
     table = None
     if not any(f.rule.startswith(("schema-", "yaml-", "routing-")) for f in findings):
         try:
-            table = build_routing_table(document)
+            table = build_routing_table(document.data, source)
         except (KeyError, TypeError, ValueError):  # defensive: the schema should rule these out
             table = None
     context = RuleContext(document, registry, options, now, table,

@@ -1,4 +1,4 @@
-"""``broker routing validate|plan|hub-parameters|add-application``: the routing table's command line.
+"""``broker routing validate|plan|hub-parameters|add-application|compile``: the routing table's command line.
 
 ``validate`` exit codes: 0 no errors (warnings allowed; with ``--strict`` none
 either), 1 problems, 2 usage (bad arguments, unreadable file). ``plan`` exit
@@ -7,6 +7,7 @@ usage (bad arguments, unreadable file, unknown git revision, base table that
 does not load). ``hub-parameters`` exit codes: 0 printed, 1 the table does not
 load or its teams use more than one broker-access role name, 2 usage.
 ``add-application`` exit codes: 0 written, 1 refused (nothing written), 2 usage.
+``compile`` exit codes: 0 written, 1 the table has errors (nothing written), 2 usage.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ DEFAULT_ROUTING = "routing.yaml"
 
 
 def add_parser(subparsers: Any) -> None:
-    """Register ``broker routing`` with ``validate``, ``plan``, ``hub-parameters`` and ``add-application``."""
+    """Register ``broker routing`` with ``validate``, ``plan``, ``hub-parameters``, ``add-application``
+    and ``compile``."""
     routing = subparsers.add_parser(
         "routing", help="validate routing.yaml and show what a change of it does",
         description="Check the routing table and plan the effect of a change (CI runs the same).")
@@ -55,6 +57,16 @@ def add_parser(subparsers: Any) -> None:
     plan.add_argument("--format", choices=("text", "json", "markdown"), default="text",
                       help="markdown: for a pull request comment")
     plan.set_defaults(handler=run_plan)
+
+    compile_ = commands.add_parser(
+        "compile", help="write the judged table as the JSON the Lambda loads (packaging runs it)",
+        description="Judge routing.yaml as the loader does (YAML, schema, semantics, certificate "
+                    "expiry) and write it compiled: format version, source SHA-256 (the hub's "
+                    "RoutingDigest) and the table. The Lambda reads only this file, never YAML.")
+    compile_.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    compile_.add_argument("--output", "-o", required=True, metavar="FILE",
+                          help="where to write the compiled table (e.g. build/lambda/routing.json)")
+    compile_.set_defaults(handler=run_compile)
 
     hub = commands.add_parser(
         "hub-parameters", help="print the hub stack's parameters that routing.yaml decides, for sam deploy",
@@ -191,7 +203,7 @@ def run_hub_parameters(args: argparse.Namespace) -> int:
     """``broker routing hub-parameters``; returns the exit code."""
     from broker.exceptions import ConfigurationError
     from broker.ops.hub_parameters import hub_parameters, parameter_overrides, routing_digest
-    from broker.routing import load_routing_table
+    from broker.ops.routing_source import load_routing_table
 
     try:
         # Certificate expiry is validate's concern, not the hub's parameters'.
@@ -228,4 +240,27 @@ def run_add_application(args: argparse.Namespace) -> int:
     print(f"{args.file}: {edit.summary}")
     print(f"next: broker routing validate {args.file}; broker routing plan --base origin/main; "
           "open a pull request")
+    return 0
+
+
+def run_compile(args: argparse.Namespace) -> int:
+    """``broker routing compile``; returns the exit code."""
+    from broker.exceptions import ConfigurationError
+    from broker.ops.routing_source import compile_routing_file
+
+    if not Path(args.file).is_file():
+        print(f"broker routing compile: no routing table at {args.file}", file=sys.stderr)
+        return 2
+    try:
+        compiled = compile_routing_file(args.file)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output.with_name(output.name + ".tmp")
+    temporary.write_text(compiled, encoding="utf-8")
+    temporary.replace(output)  # never a half-written table
+    print(f"{args.output}: compiled from {args.file} ({len(compiled):,} bytes)")
     return 0

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 
 from broker.exceptions import ConfigurationError
 from broker.ops.idp_metadata import IdpMetadata
-from broker.routing import parse_routing_table
+from broker.ops.routing_source import parse_routing_table
 
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s#'\"{}\[\],&*!|>%@`]*")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

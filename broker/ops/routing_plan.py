@@ -27,8 +27,8 @@ import yaml
 from broker.config import RoutingTable, Team, thaw
 from broker.ops.accounts import AccountRegistry
 from broker.ops.rollout import InstanceChange
+from broker.ops.routing_source import parse_routing_table
 from broker.ops.stacksets import DEFAULT_TEMPLATES, StackSetSpec, desired_stack_sets
-from broker.routing import parse_routing_table
 
 MARKER = "<!-- broker-routing-plan -->"  # lets CI find and update its own comment
 

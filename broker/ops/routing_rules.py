@@ -18,11 +18,12 @@ from typing import Any
 
 from broker.config import RoutingTable
 from broker.ops.accounts import AccountRegistry
+from broker.ops.routing_source import certificate_problem
 from broker.ops.stacksets import propagated_domain_tags
 from broker.ops.team_roles import logical_id, role_path_and_name, team_roles_template
+from broker.ops.yamldoc import Problem, YamlDocument, format_path
 from broker.profile_name import profile_name_for
-from broker.routing import TEAM_TAG, USER_TAG, certificate_problem
-from broker.yamlfile import Problem, YamlDocument, format_path
+from broker.routing import TEAM_TAG, USER_TAG
 
 ERROR = "error"
 WARNING = "warning"
@@ -53,6 +54,7 @@ class Rule:
 
 RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("yaml-syntax", ERROR, "the file is not valid YAML (or uses an unsupported construct)"),
+    Rule("yaml-too-large", ERROR, "the file, or what its aliases expand to, is over the size bound"),
     Rule("yaml-duplicate-key", ERROR, "a key appears twice in one mapping"),
     Rule("routing-empty", ERROR, "the file holds no routing table"),
     Rule("schema-unknown-field", ERROR, "a field the schema does not know (usually a typo)"),

@@ -22,6 +22,7 @@ from broker.config import RoutingTable
 from broker.emulator import settings as emulator_settings
 from broker.exceptions import ConfigurationError, SpokeFailure
 from broker.local.idp import encode
+from broker.ops import routing_source
 from tests.adversarial.conftest import assert_refused, assert_security_headers, with_routing
 from tests.functional.conftest import (
     ACS_URL,
@@ -176,7 +177,7 @@ def _routing_text(extra: str) -> str:
 
 
 def test_routing_yaml_carries_the_allowlist_into_the_team() -> None:
-    table = routing.parse_routing_table(
+    table = routing_source.parse_routing_table(
         _routing_text(f'    allowed_source_cidrs: ["{ALLOWED_V4}", "{ALLOWED_V6}"]\n'), "routing.yaml")
     assert table.teams["team-3"].allowed_source_cidrs == (ALLOWED_V4, ALLOWED_V6)
     assert table.teams["team1"].allowed_source_cidrs == ()
@@ -191,7 +192,8 @@ def test_routing_yaml_carries_the_allowlist_into_the_team() -> None:
 def test_routing_yaml_refuses_a_bad_allowlist(cidrs: str, message: str) -> None:
     lines = FIXTURE.read_text().count("\n")
     with pytest.raises(ConfigurationError) as caught:
-        routing.parse_routing_table(_routing_text(f"    allowed_source_cidrs: {cidrs}\n"), "routing.yaml")
+        routing_source.parse_routing_table(
+            _routing_text(f"    allowed_source_cidrs: {cidrs}\n"), "routing.yaml")
     (problem,) = caught.value.problems
     assert problem.startswith(f"routing.yaml:{lines + 1}:")
     assert "allowed_source_cidrs" in problem and message in problem
@@ -251,8 +253,8 @@ def test_every_route_carries_the_security_headers(
 def test_a_broken_routing_table_is_a_500_page_with_the_headers(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, path: str,
 ) -> None:
-    broken = tmp_path / "routing.yaml"
-    broken.write_text("version: 1\nteams: [\n")
+    broken = tmp_path / "routing.json"
+    broken.write_text('{"format": 1, "table": [')
     monkeypatch.setenv(routing.ROUTING_FILE_ENV, str(broken))
     monkeypatch.setenv("BROKER_TABLE_NAME", "studio-broker-state")
     routing.clear_cache()

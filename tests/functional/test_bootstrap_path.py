@@ -23,8 +23,8 @@ from broker.cli import main
 from broker.local.idp import SamlIdentityProvider
 from broker.ops import rollout
 from broker.ops.accounts import load_accounts
+from broker.ops.routing_source import load_routing_table
 from broker.replay import create_table
-from broker.routing import load_routing_table
 from broker.wiring import BrokerSettings, build_login_service
 from tests.ops.conftest import spoke_session
 from tests.ops.test_routing_add_application import metadata_xml

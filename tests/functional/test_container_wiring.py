@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from broker import handler
+from broker.ops.routing_source import compile_routing_file
 from broker.routing import clear_cache
 from tests.functional.conftest import ACS_URL, ENTITY_ID, EXTERNAL_ID, SPOKES, TABLE, Landscape, headers_of
 
@@ -33,8 +34,10 @@ def _routing_yaml(landscape: Landscape) -> str:
 def test_lambda_wires_itself_from_the_environment(
     landscape: Landscape, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    routing_file = tmp_path / "routing.yaml"
-    routing_file.write_text(_routing_yaml(landscape))
+    source = tmp_path / "routing.yaml"
+    source.write_text(_routing_yaml(landscape))
+    routing_file = tmp_path / "routing.json"
+    routing_file.write_text(compile_routing_file(source))  # what packaging ships
     monkeypatch.setenv("BROKER_ROUTING_FILE", str(routing_file))
     monkeypatch.setenv("BROKER_TABLE_NAME", TABLE)
     clear_cache()
@@ -44,7 +47,7 @@ def test_lambda_wires_itself_from_the_environment(
         assert response["statusCode"] == 302, response["body"]
         # the domain was given by name and resolved in the spoke
         assert headers_of(response)["Location"].startswith(f"https://{landscape.domain_ids['team2']}.")
-        assert handler.login_service().routing.source == str(routing_file)
+        assert handler.login_service().routing.source == "routing.yaml"
     finally:
         clear_cache()
 

@@ -8,7 +8,7 @@ import pytest
 
 from broker.exceptions import ConfigurationError
 from broker.ops.accounts import load_accounts, routing_problems
-from broker.routing import load_routing_table
+from broker.ops.routing_source import load_routing_table
 
 from .conftest import ROLLOUT_YAML, account_yaml, routing_of, team
 

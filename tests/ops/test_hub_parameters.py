@@ -12,7 +12,7 @@ import pytest
 from broker.cli import main
 from broker.exceptions import ConfigurationError
 from broker.ops.hub_parameters import hub_parameters, parameter_overrides
-from broker.routing import load_routing_table
+from broker.ops.routing_source import load_routing_table
 
 from .conftest import ACCOUNT_A, ACCOUNT_B, routing_of, team
 

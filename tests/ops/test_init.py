@@ -10,7 +10,7 @@ from broker.aws import AwsClients
 from broker.cli import main
 from broker.ops import rollout
 from broker.ops.accounts import load_accounts
-from broker.routing import load_routing_table
+from broker.ops.routing_source import load_routing_table
 
 HUB, SPOKE_A, SPOKE_B = "123456789012", "111122223333", "444455556666"
 INIT = ["init", "--hub-account", HUB, "--hub-region", "eu-west-1",

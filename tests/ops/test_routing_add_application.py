@@ -14,7 +14,7 @@ from cryptography.x509.oid import NameOID
 
 from broker.cli import main
 from broker.ops.idp_metadata import parse_idp_metadata
-from broker.routing import parse_routing_table
+from broker.ops.routing_source import parse_routing_table
 
 REPO = Path(__file__).parent.parent.parent
 ISSUER = "https://portal.sso.eu-central-1.amazonaws.com/saml/assertion/Q0hVUk4tQVBQ"

@@ -20,6 +20,7 @@ from broker.ops.routing_check import (
     RULES,
     CheckOptions,
     Finding,
+    check_routing_file,
     check_routing_text,
     has_errors,
     load_registry,
@@ -28,7 +29,7 @@ from broker.ops.routing_check import (
     render_text,
 )
 from broker.ops.routing_commands import parse_expected_users
-from broker.routing import parse_routing_table
+from broker.ops.routing_source import parse_routing_table
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -217,7 +218,7 @@ def test_text_json_and_github_formats(registry: AccountRegistry) -> None:
 
 
 def test_github_annotations_escape_newlines_percent_and_property_separators() -> None:
-    from broker.yamlfile import Problem
+    from broker.ops.yamldoc import Problem
 
     found = [routing_check.finding("schema-value", Problem("dir,a:b.yaml", 3, 4, (), "50%\nnext"))]
     assert render_github("x", found).splitlines()[0] == (
@@ -363,3 +364,16 @@ def test_issuer_in_absolute_uri_form_passes(registry: AccountRegistry, issuer: s
 def test_issuer_not_in_absolute_uri_form_is_refused(registry: AccountRegistry, issuer: str) -> None:
     [found] = check(edited((ISSUER, json.dumps(issuer))), registry)
     assert (found.rule, found.field) == ("schema-value", "applications[1].issuer")
+
+
+def test_a_file_over_the_size_bound_is_refused_without_being_read(tmp_path: Path) -> None:
+    """A 50 MB table used to validate; now validate, plan and packaging never parse it."""
+    from broker.ops.yamldoc import MAX_FILE_BYTES
+
+    big = tmp_path / "routing.yaml"
+    with big.open("wb") as file:
+        file.truncate(MAX_FILE_BYTES + 1)  # sparse: no 16 MiB written
+    (found,) = check_routing_file(big, None)
+    assert found.rule == "yaml-too-large" and found.severity == "error"
+    assert (found.problem.line, found.problem.column) == (1, 1)
+    assert f"{MAX_FILE_BYTES + 1:,} bytes" in found.problem.message

@@ -21,8 +21,8 @@ from broker.config import IdpApplication
 from broker.local.idp import SamlIdentityProvider
 from broker.ops import rollout
 from broker.ops.accounts import load_accounts
+from broker.ops.routing_source import load_routing_table
 from broker.replay import create_table
-from broker.routing import load_routing_table
 from broker.wiring import BrokerSettings, build_login_service
 from tests.functional.conftest import LambdaContext, acs_event, headers_of
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.routing import load_routing_table
+from broker.ops.routing_source import load_routing_table
 
 from .calls import assume_role_requests
 from .deployed import ORGANIZATION_ID, REPO, hub_assume_policy, registry

@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 
 from broker.config import RoutingTable
-from broker.routing import load_routing_table
+from broker.ops.routing_source import load_routing_table
 
 from .calls import tags_context, with_context
 from .deployed import REPO, team_roles

@@ -40,6 +40,7 @@ from broker.local.bench.landscape import (
     BenchTeam,
     EmulatorProcess,
 )
+from broker.ops.routing_source import compile_routing_file
 
 SMALL_TABLE = 10
 COMPARE_BLOCKS = 4  # small and large tables alternate, so drift hits both alike
@@ -130,7 +131,10 @@ def _routing_files(work: Path, teams: list[BenchTeam], idps: dict[str, Any],
     for name, size in (("small", SMALL_TABLE), ("large", options.table_size)):
         path = work / f"routing-{name}.yaml"
         path.write_text(landscape.routing_yaml(teams, certificates, size, options.accounts, pems))
-        files[name] = str(path)
+        # the Lambda's form: judged and compiled once, loaded as data (broker.routing)
+        compiled = path.with_suffix(".json")
+        compiled.write_text(compile_routing_file(path), encoding="utf-8")
+        files[name] = str(compiled)
     return files
 
 
