@@ -5,12 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
 from broker import exceptions, pages
 from broker.config import Support
+from broker.ops.routing_source import compile_routing_file
+from broker.routing import load_compiled_table
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SUPPORT = Support(portal_url="https://portal.example.com/start", contact="Help <desk> & co",
                   request_access_url="https://access.example.com/ask?team=1&x=2")
@@ -123,3 +129,13 @@ def test_titles_match_their_status() -> None:
     assert "cannot be opened directly" in exceptions.MethodNotAllowed.title
     assert "maintenance" in exceptions.TeamDisabled.title
     assert "cookie" in exceptions.ContinuationCookieRefused.title
+
+
+def test_the_sample_tables_support_and_names_reach_the_compiled_table(tmp_path: Path) -> None:
+    compiled = tmp_path / "routing.json"
+    compiled.write_text(compile_routing_file(ROOT / "routing.yaml"), encoding="utf-8")
+    table = load_compiled_table(compiled)
+    team1, team2 = table.teams["team1"], table.teams["team2"]
+    assert (team1.label, team2.label) == ("Fraud analytics", "Churn modelling")
+    assert table.support_for(None) == team1.support == table.support
+    assert team2.support == replace(table.support, contact="Churn modelling leads (#churn-help)")
