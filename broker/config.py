@@ -128,6 +128,28 @@ class IdentityStoreRef:
 
 
 @dataclass(frozen=True)
+class Support:
+    """Where a person turns when a page is not a straight redirect (all optional).
+
+    ``portal_url``: the access portal (IAM Identity Center's start URL);
+    ``contact``: who to ask, in plain words (a team, a channel, an address);
+    ``request_access_url``: where to ask for access to a team.
+    """
+
+    portal_url: str | None = None
+    contact: str | None = None
+    request_access_url: str | None = None
+
+    def over(self, defaults: Support) -> Support:
+        """These fields where set, ``defaults`` for the rest (a team's override of the table's)."""
+        return Support(
+            portal_url=self.portal_url or defaults.portal_url,
+            contact=self.contact or defaults.contact,
+            request_access_url=self.request_access_url or defaults.request_access_url,
+        )
+
+
+@dataclass(frozen=True)
 class Team:
     """One routed team: where its members' Studio profiles live and how they are made."""
 
@@ -150,6 +172,15 @@ class Team:
     # Identity Center groups (display names or group ids) whose members belong to the team;
     # empty: membership is not kept in the Identity Store.
     groups: tuple[str, ...] = ()
+    # How pages name the team; the id when unset.
+    display_name: str | None = None
+    # The table's support with this team's overrides applied.
+    support: Support = field(default_factory=Support)
+
+    @property
+    def label(self) -> str:
+        """The team as a person knows it: its display name, else its id."""
+        return self.display_name or self.id
 
     @property
     def broker_role_arn(self) -> str:
@@ -178,6 +209,11 @@ class RoutingTable:
     spoke_access: SpokeAccess = SpokeAccess()  # the table-wide defaults, before any team's override
     digest: str = ""  # SHA-256 of the routing.yaml it was compiled from (the hub's RoutingDigest)
     identity_store: IdentityStoreRef | None = None  # None: no membership from the Identity Store
+    support: Support = Support()  # for pages that cannot name a team
+
+    def support_for(self, team: Team | None) -> Support:
+        """The support a page shows: the team's when a verified sign-in named one, else the table's."""
+        return team.support if team is not None else self.support
 
     def team(self, team_id: str) -> Team | None:
         """The team with this exact id, if any."""

@@ -7,24 +7,41 @@ logs and metrics, and must never contain a SAMLResponse or credentials.
 
 from __future__ import annotations
 
+PORTAL_AGAIN = "Open Studio again from your access portal."
+ONE_USE = " Reloading this page cannot work: a sign-in is used once."
+ASK = " If it keeps happening, ask for help and quote the reference below."
+
 
 class BrokerError(Exception):
-    """Base of all user-facing errors."""
+    """Base of all user-facing errors.
+
+    A page answers what happened (``title``, ``public_message``) and what to do
+    now (``advice``). ``{team}`` in the title or message becomes the team's display
+    name once a sign-in for it was verified, else "this team".
+    """
 
     status: int = 500
     title: str = "Sign-in failed"
     public_message: str = "The sign-in could not be completed."
+    advice: str = PORTAL_AGAIN + ASK
+    # Sent as Retry-After (a 503): when trying again may help.
+    retry_after_seconds: int | None = None
+    # The page links to the organisation's or team's request-access form.
+    offers_access_request: bool = False
+    # Sent as Allow (a 405).
+    allowed_methods: str | None = None
 
     def __init__(self, reason: str, public_message: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         if public_message is not None:
             self.public_message = public_message
-        # Who and what, once a signature has been verified: for the log line, never the page.
+        # Who and what, once a signature has been verified: for the log line, and for the page
+        # only through the routing table (the team's display name, never the raw value).
         self.context: dict[str, str] = {}
 
     def about(self, **context: str) -> BrokerError:
-        """Add verified facts (application, user, team) for the log; earlier facts win."""
+        """Add verified facts (application, user, team, reference) for the log; earlier facts win."""
         for key, value in context.items():
             self.context.setdefault(key, value)
         return self
@@ -34,22 +51,30 @@ class MalformedRequest(BrokerError):
     """The request is not a well-formed SAML POST (400)."""
 
     status = 400
-    title = "Bad request"
-    public_message = "The sign-in request was malformed. Start again from your SSO portal."
+    title = "Sign-in request not understood"
+    public_message = ("The sign-in request was malformed: it is not the form your access portal "
+                      "sends to Studio.")
+    advice = PORTAL_AGAIN + " A bookmarked or copied link to this page cannot sign you in."
 
 
 class RequestTooLarge(MalformedRequest):
     """The body is over the configured bound (413)."""
 
     status = 413
-    title = "Request too large"
+    title = "Sign-in request too large"
+    public_message = "The sign-in request was larger than the broker accepts, so it was not read."
+    advice = PORTAL_AGAIN + ASK
 
 
 class MethodNotAllowed(MalformedRequest):
     """The ACS takes only POST (405)."""
 
     status = 405
-    title = "Method not allowed"
+    title = "This address cannot be opened directly"
+    public_message = ("This is the address your access portal sends your sign-in to. Opening it "
+                      "in the browser (a bookmark, a link, the back button) does not sign you in.")
+    advice = "Open Studio from your access portal."
+    allowed_methods = "POST"
 
 
 class SignInRejected(BrokerError):
@@ -57,18 +82,17 @@ class SignInRejected(BrokerError):
 
     status = 401
     title = "Sign-in refused"
-    public_message = (
-        "Your sign-in could not be verified. Start again from your SSO portal; "
-        "if this keeps happening, contact the platform team with the reference below."
-    )
+    public_message = "Your sign-in could not be verified."
 
 
 class ReplayDetected(SignInRejected):
     """The assertion was already used (401)."""
 
     public_message = (
-        "This sign-in was already used. Open the application again from your SSO portal."
+        "This sign-in was already used: a sign-in works once, and reloading the page or going "
+        "back sends it again."
     )
+    advice = PORTAL_AGAIN
 
 
 class NotAuthorised(BrokerError):
@@ -76,23 +100,29 @@ class NotAuthorised(BrokerError):
 
     status = 403
     title = "Access denied"
-    public_message = "You do not have access to this team's Studio."
+    public_message = "You do not have access to Studio for {team}."
+    advice = ("If you need it, request access. If you were given access a moment ago, sign out "
+              "of your access portal, sign in again and open Studio from there.")
+    offers_access_request = True
 
 
 class UnknownTeam(BrokerError):
     """The team is not in the routing table (404)."""
 
     status = 404
-    title = "Unknown team"
-    public_message = "This team is not set up in the Studio broker."
+    title = "Team not set up"
+    public_message = "The application you opened names a team that is not set up in the Studio broker."
+    advice = "Ask for help and quote the reference below."
 
 
 class TeamDisabled(BrokerError):
     """The team's kill switch is on (503)."""
 
     status = 503
-    title = "Temporarily unavailable"
-    public_message = "This team's Studio is temporarily unavailable."
+    title = "Studio under maintenance"
+    public_message = "Studio for {team} is temporarily unavailable for maintenance."
+    advice = "Try again later from your access portal; this page does not change by itself."
+    retry_after_seconds = 600
 
 
 class ProfileNotReady(BrokerError):
@@ -100,10 +130,9 @@ class ProfileNotReady(BrokerError):
 
     status = 409
     title = "Studio profile unavailable"
-    public_message = (
-        "Your Studio profile for this team is not usable right now. "
-        "Contact the platform team with the reference below."
-    )
+    public_message = "Your Studio profile for {team} is not usable right now."
+    advice = ("Ask for help and quote the reference below: opening Studio again will not help "
+              "until the profile is repaired.")
 
 
 class ProfileGone(ProfileNotReady):
@@ -115,11 +144,8 @@ class SpokeFailure(BrokerError):
 
     status = 502
     title = "Studio unavailable"
-    public_message = (
-        "The broker could not reach your team's Studio account. Wait a minute, then open "
-        "Studio again from your SSO portal (reloading this page cannot work: a sign-in is used "
-        "once). If it keeps failing, contact the platform team with the reference below."
-    )
+    public_message = "The broker could not reach your team's Studio account."
+    advice = "Wait a minute, then open Studio again from your access portal." + ONE_USE + ASK
 
 
 class ContinuationInvalid(BrokerError):
@@ -127,7 +153,19 @@ class ContinuationInvalid(BrokerError):
 
     status = 400
     title = "Sign-in expired"
-    public_message = "This sign-in has expired. Open the application again from your SSO portal."
+    public_message = ("This sign-in has expired while your Studio was being prepared, or it was "
+                      "already continued in another tab.")
+    advice = PORTAL_AGAIN + " Your Studio profile keeps being prepared meanwhile."
+
+
+class ContinuationCookieRefused(ContinuationInvalid):
+    """The holding page set its cookie moments ago and the browser did not send it back (400)."""
+
+    title = "Your browser refused the sign-in cookie"
+    public_message = ("Your browser did not send back the cookie that this sign-in set a moment "
+                      "ago, so the sign-in cannot continue. Cookies are blocked for this site.")
+    advice = ("Allow cookies for this site (the broker sets one cookie, only to carry this "
+              "sign-in across the wait), then open Studio again from your access portal.")
 
 
 class BrokerUnavailable(BrokerError):
@@ -138,11 +176,9 @@ class BrokerUnavailable(BrokerError):
 
     status = 503
     title = "Temporarily unavailable"
-    public_message = (
-        "The sign-in service is temporarily unavailable. Wait a minute, then open Studio again "
-        "from your SSO portal (reloading this page cannot work: a sign-in is used once). "
-        "If it keeps failing, contact the platform team with the reference below."
-    )
+    public_message = "The sign-in service is temporarily unavailable."
+    advice = "Wait a minute, then open Studio again from your access portal." + ONE_USE + ASK
+    retry_after_seconds = 60
 
 
 class IdentityStoreUnavailable(BrokerError):

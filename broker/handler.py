@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -24,15 +24,16 @@ from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
 
 from broker import pages
 from broker.aws import CONNECT_TIMEOUT_SECONDS
-from broker.config import RoutingTable
+from broker.config import RoutingTable, Support
 from broker.exceptions import (
     BrokerError,
+    ContinuationCookieRefused,
     ContinuationInvalid,
     MalformedRequest,
     MethodNotAllowed,
     RequestTooLarge,
 )
-from broker.login import Landed, LoginResult, LoginService
+from broker.login import Landed, LoginResult, LoginService, SignInTrace
 from broker.metadata import sp_metadata_xml
 from broker.routing import routing_table_from_env
 from broker.wiring import BrokerSettings, build_login_service
@@ -40,6 +41,10 @@ from broker.wiring import BrokerSettings, build_login_service
 SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
 HOLDING_RETRY_SECONDS = 3
+CONTINUE_COOKIE_SECONDS = 300
+# What the holding page's continue link may carry back: the first request's reference.
+REFERENCE = re.compile(r"[A-Za-z0-9-]{1,64}")
+METADATA_TYPE = "application/samlmetadata+xml"
 API_GATEWAY_TIMEOUT_SECONDS = 29.0
 # An AWS attempt's read timeout ends by the deadline, its connect timeout may not:
 # the margin covers one connect timeout and the writing of the answer.
@@ -111,7 +116,8 @@ def assertion_consumer() -> Response:
     started = time.perf_counter()
     try:
         saml_response = _saml_response_field(_routing().service_provider.max_body_bytes)
-        result = login_service().sign_in(saml_response, _source_ip(), deadline=_deadline())
+        result = login_service().sign_in(saml_response, _source_ip(), deadline=_deadline(),
+                                         trace=SignInTrace(_correlation_id(), time.time()))
     except BrokerError as error:
         _record("Login", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
@@ -126,9 +132,13 @@ def resume_sign_in() -> Response:
     try:
         token = _cookie(CONTINUE_COOKIE)
         if not token:
-            raise ContinuationInvalid("continuation_cookie_missing")
+            raise _missing_cookie()
         result = login_service().resume(token, _source_ip(), deadline=_deadline())
     except BrokerError as error:
+        # A continuation that is used up or gone still belongs to the sign-in the link names.
+        reference = (app.current_event.query_string_parameters or {}).get("ref", "")
+        if REFERENCE.fullmatch(reference):
+            error.about(reference=reference)
         _record("Resume", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
     _record("Resume", type(result).__name__, started, team=result.team_id)
@@ -143,39 +153,57 @@ def acs_wrong_method() -> Response:
 
 @app.get("/saml/metadata")
 def metadata() -> Response:
-    """SP metadata for the IdP: entity id, ACS URL, binding."""
-    return Response(200, "application/samlmetadata+xml",
-                    sp_metadata_xml(_routing().service_provider), _headers())
+    """SP metadata for the IdP: entity id, ACS URL, binding.
+
+    A tool that asks for the SAML metadata type gets it; anyone else (a browser)
+    gets the same document as ``application/xml``, which browsers display
+    instead of downloading.
+    """
+    accept = (app.current_event.headers.get("accept") or "").lower()
+    content_type = METADATA_TYPE if METADATA_TYPE in accept else "application/xml; charset=utf-8"
+    headers = _headers()
+    headers["Content-Disposition"] = 'inline; filename="studio-broker-metadata.xml"'
+    return Response(200, content_type, sp_metadata_xml(_routing().service_provider), headers)
 
 
-@app.get("/health")
+@app.route("/health", method=["GET", "HEAD"])
 def health() -> Response:
-    """Liveness: the routing table is loaded."""
+    """Liveness: the routing table is loaded. HEAD answers the same, without a body."""
     teams = len(_routing().teams)
-    return Response(200, "application/json", f'{{"status":"ok","teams":{teams}}}', _headers())
+    body = "" if app.current_event.http_method == "HEAD" else f'{{"status":"ok","teams":{teams}}}'
+    return Response(200, "application/json", body, _headers())
 
 
 @app.not_found
 def not_found(_: Exception) -> Response:
     """Unknown paths get the same page style, not the framework's JSON."""
-    return _page(404, "Not found", "There is nothing here.")
+    return _page(404, "Page not found", "There is no page at this address.",
+                 "Open Studio from your access portal.", _help())
 
 
 @app.exception_handler(BrokerError)
 def broker_error(error: BrokerError) -> Response:
-    """Every typed error: its status, its public message, the correlation id; reason in the log."""
+    """Every typed error: its status, its page, the reference; reason in the log."""
     logger.warning("sign-in refused", extra={
         "reason": error.reason, "status": error.status, "error": type(error).__name__,
         **error.context})
-    return _page(error.status, error.title, error.public_message)
+    headers = {}
+    if error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if error.allowed_methods is not None:
+        headers["Allow"] = error.allowed_methods
+    return _page(error.status, error.title, error.public_message, error.advice,
+                 _help(error.context.get("team"), error.context.get("reference")),
+                 offers_access_request=error.offers_access_request, headers=headers)
 
 
 @app.exception_handler(Exception)
 def unexpected_error(error: Exception) -> Response:
     """Anything unforeseen: a 500 page with the reference, the traceback only in the log."""
     logger.exception("unexpected error", extra={"error": type(error).__name__})
-    return _page(500, "Something went wrong",
-                 "The sign-in failed unexpectedly. Contact the platform team with the reference below.")
+    return _page(500, "Something went wrong", "The sign-in failed unexpectedly.",
+                 "Open Studio again from your access portal. If it fails again, ask for help "
+                 "and quote the reference below.", _help())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False)
@@ -256,16 +284,33 @@ def _cookie(name: str) -> str | None:
     return None
 
 
+def _missing_cookie() -> ContinuationInvalid:
+    """No continuation cookie: refused by the browser, or the sign-in is long over.
+
+    The holding page's link says when its cookie was set (``at``). Unsigned, and used
+    only to choose the explanation: a cookie set within its lifetime that did not come
+    back was refused.
+    """
+    issued = (app.current_event.query_string_parameters or {}).get("at", "")
+    fresh = issued.isdigit() and 0 <= time.time() - int(issued) <= CONTINUE_COOKIE_SECONDS
+    return (ContinuationCookieRefused("continuation_cookie_refused") if fresh
+            else ContinuationInvalid("continuation_cookie_missing"))
+
+
 def _respond(result: LoginResult) -> Response:
     if isinstance(result, Landed):
         headers = _headers()
         headers["Location"] = result.url
         return Response(302, "text/html; charset=utf-8", "", headers,
                         cookies=[_continue_cookie("", max_age=0)])
-    continue_url = _routing().service_provider.acs_url.rsplit("/acs", 1)[0] + "/continue"
-    body = pages.holding_page(continue_url, HOLDING_RETRY_SECONDS, _correlation_id())
+    now = time.time()
+    reference = result.trace.reference or _correlation_id()
+    continue_url = (_routing().service_provider.acs_url.rsplit("/acs", 1)[0]
+                    + f"/continue?{urlencode({'ref': reference, 'at': int(now)})}")
+    body = pages.holding_page(continue_url, HOLDING_RETRY_SECONDS, now - result.trace.started_at,
+                              _help(result.team_id, reference))
     return Response(202, "text/html; charset=utf-8", body, _headers(),
-                    cookies=[_continue_cookie(result.token, max_age=300)])
+                    cookies=[_continue_cookie(result.token, max_age=CONTINUE_COOKIE_SECONDS)])
 
 
 def _continue_cookie(value: str, max_age: int) -> Cookie:
@@ -273,9 +318,26 @@ def _continue_cookie(value: str, max_age: int) -> Cookie:
                   max_age=max_age, same_site=SameSite.STRICT_MODE)
 
 
-def _page(status: int, title: str, message: str) -> Response:
-    return Response(status, "text/html; charset=utf-8",
-                    pages.error_page(title, message, _correlation_id()), _headers())
+def _help(team_id: str | None = None, reference: str | None = None) -> pages.Help:
+    """The reference and support a page shows; the team's only if ``team_id`` was verified.
+
+    An error page must not fail because the container's wiring did: without a
+    service, the page goes without the table's support.
+    """
+    try:
+        routing: RoutingTable | None = login_service().routing
+    except Exception:  # the wiring's own error is what the log and the 500 are about
+        routing = None
+    team = routing.team(team_id) if routing is not None and team_id else None
+    support = routing.support_for(team) if routing is not None else Support()
+    return pages.Help(reference or _correlation_id(), support, team.label if team else None)
+
+
+def _page(status: int, title: str, message: str, advice: str, help: pages.Help, *,
+          offers_access_request: bool = False, headers: dict[str, str] | None = None) -> Response:
+    body = pages.error_page(title, message, advice, help, status=status,
+                            offers_access_request=offers_access_request)
+    return Response(status, "text/html; charset=utf-8", body, {**_headers(), **(headers or {})})
 
 
 def _headers() -> dict[str, str]:

@@ -54,19 +54,29 @@ class Landed:
 
 
 @dataclass(frozen=True)
+class SignInTrace:
+    """What one sign-in carries across the holding page's polls: the reference a person
+    quotes (the first request's correlation id) and when it began (epoch seconds)."""
+
+    reference: str
+    started_at: float
+
+
+@dataclass(frozen=True)
 class StillPreparing:
     """The profile is not InService yet: show a holding page that resumes with ``token``."""
 
     token: str
     team_id: str
     attempt: int
+    trace: SignInTrace
 
 
 LoginResult = Landed | StillPreparing
 
 SOURCE_NOT_ALLOWED = (
     "Your team's Studio can only be reached from the organisation's network. "
-    "Connect to it (for example through the VPN) and start again from your SSO portal."
+    "Connect to it (for example through the VPN) and start again from your access portal."
 )
 
 
@@ -93,7 +103,8 @@ class LoginService:
         self.resume_wait_seconds = resume_wait_seconds
 
     def sign_in(
-        self, saml_response: str, source_ip: str | None = None, *, deadline: float | None = None
+        self, saml_response: str, source_ip: str | None = None, *, deadline: float | None = None,
+        trace: SignInTrace | None = None,
     ) -> LoginResult:
         """Validate a posted SAMLResponse and land the person in their team's Studio.
 
@@ -101,8 +112,10 @@ class LoginService:
         client can set); it matters only for teams with ``allowed_source_cidrs``.
         ``deadline`` (``time.monotonic()`` scale) is when the answer must be out: it
         bounds every AWS call (:func:`broker.aws.within_deadline`), and a new profile
-        is waited for only while presign still fits before it.
+        is waited for only while presign still fits before it. ``trace`` is kept in the
+        continuation, so every holding page of this sign-in shows the same reference.
         """
+        trace = trace or SignInTrace(reference="", started_at=time.time())
         identity = self.validator.validate(saml_response)
         try:
             team = self._routable_team(identity.team_id, source_ip)
@@ -111,7 +124,7 @@ class LoginService:
                 # sign-in writes nothing anywhere.
                 self.replay.remember(
                     identity.issuer, identity.assertion_id, identity.not_on_or_after)
-                return self._land(identity.user_id, team, attempt=0,
+                return self._land(identity.user_id, team, attempt=0, trace=trace,
                                   wait_seconds=self._wait_within(None, deadline))
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
@@ -126,13 +139,17 @@ class LoginService:
             payload = self.continuations.redeem(token)
         user_id, team_id = str(payload["user"]), str(payload["team"])
         attempt = int(str(payload["attempt"]))
+        # Continuations written before the trace existed have none: they start one here.
+        trace = SignInTrace(str(payload.get("ref", "")), float(str(payload.get("started", time.time()))))
         try:
             team = self._routable_team(team_id, source_ip)
             with within_deadline(deadline):
-                return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self._wait_within(
-                    self.resume_wait_seconds, deadline))
+                return self._land(user_id, team, attempt=attempt + 1, trace=trace,
+                                  wait_seconds=self._wait_within(self.resume_wait_seconds, deadline))
         except BrokerError as error:
             error.about(team=team_id, user=source_identity(user_id))
+            if trace.reference:
+                error.about(reference=trace.reference)
             raise
 
     def _routable_team(self, team_id: str, source_ip: str | None) -> Team:
@@ -154,25 +171,27 @@ class LoginService:
         configured = self.profiles.wait_seconds if wait_seconds is None else wait_seconds
         return min(configured, room)
 
-    def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None) -> LoginResult:
+    def _land(self, user_id: str, team: Team, *, attempt: int, trace: SignInTrace,
+              wait_seconds: float | None) -> LoginResult:
         status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
         if not status.ready:
-            return self._hold(user_id, team, attempt)
+            return self._hold(user_id, team, attempt, trace)
         try:
             return self._presign(user_id, team, status)
         except ProfileGone:
             # Deleted since we cached it as InService: look again once.
             status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
             if not status.ready:
-                return self._hold(user_id, team, attempt)
+                return self._hold(user_id, team, attempt, trace)
             return self._presign(user_id, team, status)
 
     def _presign(self, user_id: str, team: Team, status: ProfileStatus) -> Landed:
         url = self.profiles.presigned_url(team, user_id, status.profile)
         return Landed(url, team.id, team.account_id, status.profile.name)
 
-    def _hold(self, user_id: str, team: Team, attempt: int) -> StillPreparing:
+    def _hold(self, user_id: str, team: Team, attempt: int, trace: SignInTrace) -> StillPreparing:
         if attempt >= self.max_attempts:
             raise ProfileNotReady("profile_wait_exhausted")
-        token = self.continuations.issue({"user": user_id, "team": team.id, "attempt": attempt})
-        return StillPreparing(token, team.id, attempt)
+        token = self.continuations.issue({"user": user_id, "team": team.id, "attempt": attempt,
+                                          "ref": trace.reference, "started": trace.started_at})
+        return StillPreparing(token, team.id, attempt, trace)

@@ -30,6 +30,7 @@ from broker.config import (
     RoutingTable,
     ServiceProvider,
     SpokeAccess,
+    Support,
     Team,
     frozen_mapping,
 )
@@ -157,11 +158,13 @@ def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") 
 
     defaults = data["spoke_access"]
     shared_access = SpokeAccess(**defaults)
+    support = Support(**data.get("support", {}))
     teams: dict[str, Team] = {}
     for entry in data["teams"]:
         override = entry.get("spoke_access")
         access = SpokeAccess(**{**defaults, **override}) if override else shared_access
-        teams[entry["id"]] = _team(entry, access)
+        team_support = Support(**entry["support"]).over(support) if "support" in entry else support
+        teams[entry["id"]] = _team(entry, access, team_support)
 
     applications: dict[str, IdpApplication] = {}
     for entry in data["applications"]:
@@ -179,6 +182,7 @@ def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") 
         teams=MappingProxyType(teams),
         spoke_access=shared_access,
         identity_store=_identity_store(data.get("identity_store")),
+        support=support,
     )
 
 
@@ -197,6 +201,7 @@ _TEAM_FIELDS = (
     "space_name",
     "enabled",
     "disabled_message",
+    "display_name",
 )
 
 
@@ -211,7 +216,7 @@ def _frozen_flat(values: dict[str, Any]) -> Mapping[str, Any]:
     return frozen_mapping(values)
 
 
-def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
+def _team(entry: Mapping[str, Any], access: SpokeAccess, support: Support) -> Team:
     team_id = entry["id"]
     account = entry["account"]
     role = entry["execution_role"]
@@ -228,6 +233,7 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess) -> Team:
         tags=_frozen_flat({TEAM_TAG: team_id, **entry.get("tags", {})}),
         user_settings=frozen_mapping(settings) if settings else _NO_SETTINGS,
         spoke_access=access,
+        support=support,
         allowed_source_cidrs=tuple(entry.get("allowed_source_cidrs", ())),
         groups=tuple(entry.get("groups", ())),
         **{name: entry[name] for name in _TEAM_FIELDS if name in entry},

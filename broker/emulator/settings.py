@@ -13,7 +13,7 @@ import os
 import string
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 DEFAULT_STUDIO_BASE_URL = "https://{domain_id}.studio.{region}.sagemaker.aws"
@@ -33,15 +33,22 @@ class EmulatorSettings:
     ``profile_quota_per_domain``: user profiles allowed per domain.
     ``studio_base_url``: template of the Studio URL in presigned URLs; may use
     ``{domain_id}``, ``{region}`` and ``{account_id}``.
+    ``profile_delay_by_domain``: a delay of its own for the profiles of some domains
+    (domain id -> seconds), e.g. one slow team in the local stack.
     """
 
     profile_delay_seconds: float = 0.0
     profile_quota_per_domain: int = 500
     studio_base_url: str = DEFAULT_STUDIO_BASE_URL
+    profile_delay_by_domain: Mapping[str, float] = field(default_factory=dict)
+
+    def profile_delay_for(self, domain_id: str) -> float:
+        """How long a profile of ``domain_id`` stays in a transition."""
+        return self.profile_delay_by_domain.get(domain_id, self.profile_delay_seconds)
 
     def __post_init__(self) -> None:
-        if self.profile_delay_seconds < 0:
-            raise ValueError("profile_delay_seconds must be >= 0")
+        if self.profile_delay_seconds < 0 or any(v < 0 for v in self.profile_delay_by_domain.values()):
+            raise ValueError("profile_delay_seconds must be >= 0 (and every delay by domain)")
         if self.profile_quota_per_domain < 0:
             raise ValueError("profile_quota_per_domain must be >= 0")
         names = {name for _, name, _, _ in string.Formatter().parse(self.studio_base_url) if name}

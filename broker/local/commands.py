@@ -38,7 +38,16 @@ def add_parser(subparsers: Any) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port of the portal and broker (0: free)")
     add_aws_endpoint_argument(serve, "use an emulator that is already running instead of starting one")
     serve.add_argument("--profile-delay", type=float, default=2.0, metavar="SECONDS",
-                       help="how long a new Studio profile stays Pending in the emulator")
+                       help="how long a new Studio profile stays Pending in the emulator (default 2)")
+    serve.add_argument("--profile-wait", type=float, default=8.0, metavar="SECONDS",
+                       help="how long the broker waits for a new profile before it answers the "
+                            "holding page (default 8, BROKER_PROFILE_WAIT_SECONDS in AWS)")
+    serve.add_argument("--slow-team", default="first", metavar="TEAM",
+                       help="one team whose new profiles take --slow-team-delay, so the holding "
+                            "page is seen (default: the routing table's first team, team1 in the "
+                            "sample; 'none' for no slow team)")
+    serve.add_argument("--slow-team-delay", type=float, default=20.0, metavar="SECONDS",
+                       help="how long that team's new profiles stay Pending (default 20)")
     serve.set_defaults(handler=serve_command)
 
     demo = subparsers.add_parser(
@@ -84,7 +93,9 @@ def _serve(args: argparse.Namespace) -> int:
     options = StackOptions(
         host=args.host, port=args.port, routing=args.routing, users=args.users,
         accounts_dir=args.accounts, state_dir=args.state_dir, aws_endpoint=args.aws_endpoint,
-        profile_delay_seconds=args.profile_delay)
+        profile_delay_seconds=args.profile_delay, profile_wait_seconds=args.profile_wait,
+        slow_team=None if args.slow_team == "none" else args.slow_team,
+        slow_team_delay_seconds=args.slow_team_delay)
     out = _printer(sys.stdout)
     stack = LocalStack(options, log=out)
     # The handler prints one metric (EMF JSON) per sign-in to stdout for CloudWatch; here the

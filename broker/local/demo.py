@@ -78,14 +78,14 @@ class DemoReport:
 
 
 class _FormAndFacts(HTMLParser):
-    """Reads a page's form (action, hidden inputs), title, refresh target and ``<dd id>`` facts."""
+    """Reads a page's form (action, hidden inputs), title, continue link and ``<dd id>`` facts."""
 
     def __init__(self) -> None:
         super().__init__()
         self.action = ""
         self.inputs: dict[str, str] = {}
         self.facts: dict[str, str] = {}
-        self.refresh = ""
+        self.continue_url = ""  # the holding page's "Continue now"
         self.h1 = ""
         self._capture: str | None = None
 
@@ -95,8 +95,8 @@ class _FormAndFacts(HTMLParser):
             self.action = values.get("action", "")
         elif tag == "input" and values.get("name"):
             self.inputs[values["name"]] = values.get("value", "")
-        elif tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
-            self.refresh = values.get("content", "").split("url=", 1)[-1]
+        elif tag == "a" and values.get("id") == "continue":
+            self.continue_url = values.get("href", "")
         elif tag == "dd" and values.get("id"):
             self._capture = values["id"]
         elif tag == "h1":
@@ -114,7 +114,7 @@ class _FormAndFacts(HTMLParser):
 
 
 def parse_page(body: str) -> _FormAndFacts:
-    """The form, facts, refresh target and heading of an HTML page."""
+    """The form, facts, continue link and heading of an HTML page."""
     parser = _FormAndFacts()
     parser.feed(body)
     return parser
@@ -148,7 +148,7 @@ def sign_in(base_url: str, user: str, team: str) -> SignIn:
         # The holding page: reload its continue URL with its cookie, as a browser would.
         cookie = (answer.headers.get("Set-Cookie") or "").split(";", 1)[0]
         time.sleep(0.5)
-        answer = request("GET", urllib.parse.urljoin(form.action, parse_page(answer.body).refresh),
+        answer = request("GET", urllib.parse.urljoin(form.action, parse_page(answer.body).continue_url),
                          headers={"Cookie": cookie})
     if answer.status != 302:
         return SignIn(user, team, answer.status, parse_page(answer.body).h1,

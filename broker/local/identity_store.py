@@ -78,8 +78,9 @@ def load_directory(path: str | Path, team_ids: Iterable[str]) -> Directory | Non
 
 
 def add_to_local_routing(routing_file: Path, directory: Directory) -> RoutingTable:
-    """Rewrite the local routing table with the local store and each team's groups; load it."""
-    from broker.ops.routing_source import load_routing_table
+    """Rewrite the local routing table with the local store and each team's groups; compile and
+    load it as the broker does."""
+    from broker.local.devidp import compile_local_routing
 
     text = routing_file.read_text(encoding="utf-8")
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
@@ -91,7 +92,7 @@ def add_to_local_routing(routing_file: Path, directory: Directory) -> RoutingTab
         if groups and not team.get("groups"):
             team["groups"] = groups
     routing_file.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return load_routing_table(routing_file, check_expiry=False)
+    return compile_local_routing(routing_file)
 
 
 def seed(directory: Directory, routing: RoutingTable, session: Any) -> dict[str, str]:

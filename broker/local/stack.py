@@ -56,6 +56,7 @@ HUB_STACK_NAME = "studio-broker"  # broker doctor's default --stack-name
 # The role AWS Organizations creates in every member account; the emulator lets anyone assume it.
 ORGANIZATION_ROLE = "OrganizationAccountAccessRole"
 Log = Callable[[str], None]
+FIRST_TEAM = "first"
 
 
 class StackStartError(Exception):
@@ -89,6 +90,10 @@ class StackOptions:
     # up to profile_wait_seconds before answering its holding page.
     profile_delay_seconds: float = 2.0
     profile_wait_seconds: float = 8.0
+    # One team whose new profiles take this long instead (so the holding page is seen);
+    # FIRST_TEAM: the routing table's first team.
+    slow_team: str | None = None
+    slow_team_delay_seconds: float = 20.0
     # The host name the dev IdP posts to (the routing's ACS URL); None means ``host``.
     # Another loopback name than ``host`` puts the ACS on another site than the portal,
     # as in AWS, where the Identity Center portal posts cross-site to the broker.
@@ -188,6 +193,10 @@ class LocalStack:
         if opts.acs_host is not None and opts.acs_host not in LOOPBACK_HOSTS:
             raise ValueError(f"the ACS host must be loopback {LOOPBACK_HOSTS}, not {opts.acs_host!r}")
         source = load_routing_table(opts.routing, check_expiry=False)
+        slow_team = next(iter(source.teams), None) if opts.slow_team == FIRST_TEAM else opts.slow_team
+        if slow_team is not None and slow_team not in source.teams:
+            raise ValueError(f"slow team {slow_team!r} is not in {opts.routing} "
+                             f"(teams: {', '.join(source.teams)})")
         users = load_users(opts.users, source.teams)
         registry = load_accounts(opts.accounts_dir)
         rollout.check_configuration(registry, source)  # before anything starts
@@ -202,7 +211,7 @@ class LocalStack:
         keys = {app.name: signing_identity(state, app.name) for app in source.applications.values()}
         self.routing = write_local_routing(
             opts.routing, state / LOCAL_ROUTING_NAME, f"{self.broker_url}/saml/acs",
-            {name: cert for name, (_, cert) in keys.items()})
+            {name: cert for name, (_, cert) in keys.items()}, portal_url=self.portal_url)
         self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
         directory = load_directory(opts.users, source.teams)
         if directory is not None:
@@ -216,11 +225,13 @@ class LocalStack:
             assert store is not None
             self.log(f"identity store {store.identity_store_id}: {len(directory.members)} users, "
                      f"{len(directory.groups)} groups from {opts.users}")
+        self._slow_down(slow_team, opts.slow_team_delay_seconds)
         self._install_broker()
 
         router.portal = DevIdp.for_applications(users, self.routing, keys)
         router.broker = LambdaProxy(_lambda_handler(), log=self.log)
-        router.studio = StudioStandIn(_redeemer() if self._emulator else None)
+        names = {spoke.domain_id: self.routing.teams[spoke.team_id].label for spoke in self.spokes}
+        router.studio = StudioStandIn(_redeemer() if self._emulator else None, names, self.portal_url)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-stack-http",
                                         daemon=True)
         self._thread.start()
@@ -255,6 +266,17 @@ class LocalStack:
         settings.configure(studio_base_url=studio_base_url(self.base_url),
                            profile_delay_seconds=opts.profile_delay_seconds)
         self.log(f"emulator: {self.emulator_url} (in process)")
+
+    def _slow_down(self, team_id: str | None, seconds: float) -> None:
+        """Give ``team_id``'s new profiles a delay of their own (in-process emulator only)."""
+        if team_id is None or self._emulator is None:
+            return
+        from broker.emulator import settings
+
+        domains = {spoke.domain_id: seconds for spoke in self.spokes if spoke.team_id == team_id}
+        settings.configure(profile_delay_by_domain=domains)
+        self.log(f"emulator: new profiles of team {team_id} take {seconds:g} s, others "
+                 f"{self.options.profile_delay_seconds:g} s")
 
     def _provision(self, registry: AccountRegistry) -> list[ProvisionedSpoke]:
         """Roll the spokes out as ``broker rollout apply`` would; create the hub's replay table."""

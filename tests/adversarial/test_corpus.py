@@ -37,7 +37,7 @@ MAX_AGE = 300  # ServiceProvider.max_assertion_age_seconds
 EVIL_ISSUER = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/EVILAPP"
 PAGE_TEXT = {
     400: "malformed", 401: "could not be verified", 403: "do not have access",
-    405: "malformed", 413: "malformed",
+    405: "cannot be opened directly", 413: "larger than the broker accepts",
 }
 # Refusals whose page says more than their status's.
 REASON_TEXT = {f"{kind}_attribute_{problem}": "cannot tell it apart"

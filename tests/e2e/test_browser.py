@@ -58,7 +58,7 @@ def test_user1_opens_team1_and_lands_in_team1s_studio(stack: LocalStack, browser
     _open_application(browser, stack, "user1", "team1")
 
     # The first sign-in gets the holding page and its cookie; the page reloads itself with it.
-    _wait_for_heading(browser, "Preparing your Studio", seconds=5)
+    _wait_for_heading(browser, "Preparing Studio for Fraud analytics", seconds=5)
     cookie = browser.get_cookie("__Host-studio-broker-continue")
     assert cookie is not None, "Chromium refused the broker's Secure __Host- cookie on http://127.0.0.1"
     assert (cookie["secure"], cookie["httpOnly"], cookie["sameSite"], cookie["path"]) == (
@@ -92,7 +92,7 @@ def test_user_without_access_sees_the_refusal_page(stack: LocalStack, browser: W
 
     _wait_for_heading(browser, "Access denied")
     body = browser.find_element(By.TAG_NAME, "main").text
-    assert "You do not have access to this team's Studio." in body
+    assert "You do not have access to Studio for Fraud analytics." in body
     assert "Reference:" in body
     assert browser.current_url == f"{stack.base_url}/saml/acs"
 

@@ -38,7 +38,8 @@ def test_refusal_page_comes_from_the_broker_with_its_headers(stack: LocalStack) 
     saml_response = _hidden_field(start.body, "SAMLResponse")
     answer = post_acs(f"{stack.base_url}/saml/acs", saml_response)
     assert answer.status == 403
-    assert "You do not have access to this team" in answer.body and "Reference:" in answer.body
+    assert "You do not have access to Studio for Fraud analytics." in answer.body
+    assert "Reference:" in answer.body
     assert answer.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert answer.headers["Cache-Control"] == "no-store"
     assert "Location" not in answer.headers
@@ -48,7 +49,8 @@ def test_broker_paths_are_served_by_the_lambda_handler(stack: LocalStack) -> Non
     health = request("GET", f"{stack.base_url}/health")
     assert (health.status, json.loads(health.body)) == (200, {"status": "ok", "teams": 2})
     wrong_method = request("GET", f"{stack.base_url}/saml/acs")
-    assert wrong_method.status == 405 and "Method not allowed" in wrong_method.body
+    assert wrong_method.status == 405 and "cannot be opened directly" in wrong_method.body
+    assert wrong_method.headers["Allow"] == "POST"
     metadata = request("GET", f"{stack.base_url}/saml/metadata")
     assert f'Location="{stack.base_url}/saml/acs"' in metadata.body
 

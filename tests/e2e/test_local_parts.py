@@ -62,8 +62,13 @@ def test_local_routing_trusts_only_the_dev_idp_certificates(tmp_path: Path) -> N
     certificates = {name: generate_signing_identity()[1]
                     for name in ("studio-team1", "studio-team2")}
     table = write_local_routing(ROOT / "routing.yaml", tmp_path / "routing.local.yaml",
-                                "http://127.0.0.1:8123/saml/acs", certificates)
+                                "http://127.0.0.1:8123/saml/acs", certificates,
+                                portal_url="http://127.0.0.1:8123/")
     assert table.service_provider.acs_url == "http://127.0.0.1:8123/saml/acs"
+    # The broker's pages link back to the dev portal; the rest of the support stays.
+    assert table.support.portal_url == "http://127.0.0.1:8123/"
+    assert table.teams["team2"].support.portal_url == "http://127.0.0.1:8123/"
+    assert table.teams["team2"].support.contact == "Churn modelling leads (#churn-help)"
     trusted = {app.name: app.certificates for app in table.applications.values()}
     assert trusted == {name: (pem.strip() + "\n",) for name, pem in certificates.items()}
     assert set(table.teams) == {"team1", "team2"}

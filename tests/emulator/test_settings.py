@@ -52,3 +52,11 @@ def test_studio_url() -> None:
         domain_id="d-x", region="eu-west-1", account_id="111111111111"
     )
     assert url == "http://h/111111111111/eu-west-1/d-x"
+
+
+def test_a_domain_can_have_a_delay_of_its_own() -> None:
+    changed = settings.configure(profile_delay_seconds=2.0, profile_delay_by_domain={"d-slow": 20.0})
+    assert (changed.profile_delay_for("d-slow"), changed.profile_delay_for("d-other")) == (20.0, 2.0)
+    with pytest.raises(ValueError, match="must be >= 0"):
+        settings.configure(profile_delay_by_domain={"d-slow": -1.0})
+    settings.reset()

@@ -26,6 +26,7 @@ from broker.config import (
     RoutingTable,
     ServiceProvider,
     SpokeAccess,
+    Support,
     Team,
     frozen_mapping,
 )
@@ -40,6 +41,12 @@ ENTITY_ID = "urn:example:studio-broker"
 TABLE = "studio-broker-state"
 EXTERNAL_ID = "studio-broker-test"
 EVENTS = Path(__file__).parent.parent / "events"
+# What the broker's pages show: the teams' names and where to turn.
+DISPLAY_NAMES = {"team1": "Fraud analytics", "team2": "Churn modelling"}
+SUPPORT = Support(portal_url="https://d-9067000000.awsapps.com/start",
+                  contact="the Data Platform team (#studio-help)",
+                  request_access_url="https://servicedesk.example.com/studio/access")
+TEAM_SUPPORT = {"team2": Support(contact="Churn modelling leads (#churn-help)").over(SUPPORT)}
 
 
 @dataclass(frozen=True)
@@ -184,7 +191,8 @@ def build_routing(idps: dict[str, SamlIdentityProvider], domain_ids: dict[str, s
             tags=frozen_mapping({"Team": spoke.team_id, "CostCenter": "4711"}),
             user_settings=frozen_mapping({}),
             session_expiration_seconds=43200, presigned_url_expiry_seconds=60,
-            spoke_access=access,
+            spoke_access=access, display_name=DISPLAY_NAMES[spoke.team_id],
+            support=TEAM_SUPPORT.get(spoke.team_id, SUPPORT),
         )
         for spoke in SPOKES
     }
@@ -195,7 +203,8 @@ def build_routing(idps: dict[str, SamlIdentityProvider], domain_ids: dict[str, s
         for team_id, idp in idps.items()
     }
     sp = ServiceProvider(entity_id=ENTITY_ID, acs_url=ACS_URL)
-    return RoutingTable(source="test", service_provider=sp, applications=applications, teams=teams)
+    return RoutingTable(source="test", service_provider=sp, applications=applications, teams=teams,
+                        support=SUPPORT)
 
 
 @pytest.fixture(scope="session")

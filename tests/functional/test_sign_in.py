@@ -99,7 +99,7 @@ def test_replayed_response_is_refused_and_creates_nothing_more(landscape: Landsc
 def test_application_cannot_route_to_a_team_it_is_not_bound_to(landscape: Landscape) -> None:
     # team1's application (correctly signed by its own key) asks for team2
     response = landscape.post_acs(landscape.saml_response("user2", "team2", app="team1"))
-    assert_refused(landscape, response, 403, "You do not have access to this team")
+    assert_refused(landscape, response, 403, "You do not have access to Studio for Churn modelling.")
     assert landscape.replay_items() == 0
 
 
@@ -129,7 +129,7 @@ def test_garbage_bodies_are_answered_400(landscape: Landscape, body: str, status
 
 def test_oversized_body_is_refused_before_parsing(landscape: Landscape) -> None:
     response = landscape.post_acs("A" * (landscape.routing.service_provider.max_body_bytes + 10))
-    assert_refused(landscape, response, 413, "malformed")
+    assert_refused(landscape, response, 413, "larger than the broker accepts")
 
 
 def test_wrong_content_type_is_refused(landscape: Landscape) -> None:
@@ -141,7 +141,9 @@ def test_wrong_content_type_is_refused(landscape: Landscape) -> None:
 
 
 def test_get_on_the_acs_is_refused(landscape: Landscape) -> None:
-    assert_refused(landscape, landscape.invoke(get_event("/saml/acs")), 405, "malformed")
+    response = landscape.invoke(get_event("/saml/acs"))
+    assert_refused(landscape, response, 405, "cannot be opened directly")
+    assert headers_of(response)["Allow"] == "POST"
 
 
 def test_base64_encoded_api_gateway_body_is_accepted(landscape: Landscape) -> None:

@@ -146,7 +146,7 @@ class UserProfile(BaseModel):
         self.status = status
         self.last_modified_time = _utc(now)
         self._settles_to = settles_to
-        self._settles_at = now + settings.current().profile_delay_seconds
+        self._settles_at = now + settings.current().profile_delay_for(self.domain_id)
         self.settle(now)
 
     def force(self, status: str) -> None:
