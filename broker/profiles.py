@@ -77,8 +77,16 @@ class ProfileService:
             self._in_service.clear()
             self._domain_ids.clear()
 
-    def ensure(self, team: Team, user_id: str, *, wait_seconds: float | None = None) -> ProfileStatus:
-        """Make sure ``user_id``'s profile for ``team`` exists; say whether it is InService."""
+    def ensure(
+        self, team: Team, user_id: str, *, wait_seconds: float | None = None,
+        before_create: Callable[[], None] | None = None,
+    ) -> ProfileStatus:
+        """Make sure ``user_id``'s profile for ``team`` exists; say whether it is InService.
+
+        ``before_create`` is called, and must return, before a profile is created:
+        the sign-in passes the outcome of its replay write, so a replayed assertion
+        only ever reads in the spoke.
+        """
         sagemaker = self._sagemaker(team, user_id)
         profile = ProfileRef(
             team.account_id, team.region, self._domain_id(team, sagemaker),
@@ -88,6 +96,8 @@ class ProfileService:
             return ProfileStatus(profile, ready=True)
         described = self._describe(sagemaker, profile)
         if described is None:
+            if before_create is not None:
+                before_create()
             self._create(sagemaker, team, user_id, profile)
             described = self._describe(sagemaker, profile)
         deadline = self.clock() + (self.wait_seconds if wait_seconds is None else wait_seconds)
