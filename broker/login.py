@@ -4,13 +4,14 @@ The login service knows nothing about HTTP. It returns a typed result (a
 redirect, or a holding continuation when a new profile is still being made)
 or raises a typed :class:`~broker.exceptions.BrokerError`.
 
-A warm sign-in is one round trip, not two: once the assertion is fully
-verified, the replay write runs on a small per-container thread pool while
-this thread goes to the spoke (presign, or on a first sign-in the reads of
-AssumeRole and DescribeUserProfile). Nothing leaves the service and nothing is
-written anywhere else until the replay write has succeeded: the URL (or a
-holding page's continuation) is released only then, and a profile is created
-only then, so a replayed assertion gets no URL and creates nothing (see
+A warm sign-in is one round trip, not two. Once the assertion is fully
+verified, its replay write runs on a small per-container thread pool; when
+presign is then the only call the spoke needs (profile known InService, the
+person's session held), this thread presigns meanwhile, and the URL is
+released only after the write succeeded: for a used assertion or a failed
+write it is thrown away. Every other path (a first sign-in, a cold container)
+waits for the write before it calls the spoke at all, so a replayed assertion
+costs at most one discarded presign and never creates anything (see
 docs/security.md, "One round trip").
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,8 +40,8 @@ from broker.spokes import source_identity
 # Kept free before the deadline for the calls after the wait (presign, and a
 # continuation write when the profile is still not ready).
 PRESIGN_RESERVE_SECONDS = 4.0
-# A Lambda container serves one sign-in at a time; the local stack's HTTP server
-# a few at once. Idle threads cost nothing per sign-in; they are made on demand.
+# A Lambda container serves one sign-in at a time, the local stack's HTTP server a
+# few at once; threads are made on demand, and an idle one costs no CPU.
 REPLAY_WRITE_THREADS = 4
 
 
@@ -107,7 +107,7 @@ class LoginService:
         self.continuations = continuations
         self.max_attempts = max_attempts
         self.resume_wait_seconds = resume_wait_seconds
-        # Made once with the service, that is once per container.
+        # Made with the service, that is once per container.
         self._replay_writes = replay_writes or ThreadPoolExecutor(
             max_workers=REPLAY_WRITE_THREADS, thread_name_prefix="broker-replay-write")
 
@@ -130,15 +130,12 @@ class LoginService:
                 # sign-in writes nothing anywhere.
                 unused = self._remember(identity)
                 try:
-                    result = self._land(identity.user_id, team, attempt=0,
-                                        wait_seconds=self._wait_within(None, deadline),
-                                        before_write=unused.confirmed)
+                    result = self._land_beside(unused, identity.user_id, team,
+                                               wait_seconds=self._wait_within(None, deadline))
                 except Exception:
-                    # A replay or a table failure outranks whatever the spoke answered.
-                    unused.confirmed()
+                    unused.confirmed()  # a replay or a table failure outranks the spoke's answer
                     raise
-                # The URL leaves only for an assertion known to be unused: else it is dropped.
-                unused.confirmed()
+                unused.confirmed()  # the URL leaves only for an unused assertion
                 return result
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
@@ -156,9 +153,8 @@ class LoginService:
         try:
             team = self._routable_team(team_id, source_ip)
             with within_deadline(deadline):
-                # The continuation was redeemed (a single-use write) before anything else.
                 return self._land(user_id, team, attempt=attempt + 1, wait_seconds=self._wait_within(
-                    self.resume_wait_seconds, deadline), before_write=_already_confirmed)
+                    self.resume_wait_seconds, deadline))
         except BrokerError as error:
             error.about(team=team_id, user=source_identity(user_id))
             raise
@@ -183,57 +179,62 @@ class LoginService:
         return min(configured, room)
 
     def _remember(self, identity: Identity) -> ReplayWrite:
-        """Start the replay write of ``identity``'s assertion beside this thread's spoke calls."""
+        """Start the replay write of ``identity``'s assertion on the pool."""
         # The copied context carries the request's deadline into the pool's thread.
         context = contextvars.copy_context()
         return ReplayWrite(self._replay_writes.submit(
             context.run, self.replay.remember,
             identity.issuer, identity.assertion_id, identity.not_on_or_after))
 
-    def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None,
-              before_write: Callable[[], None]) -> LoginResult:
-        status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds,
-                                      before_create=before_write)
+    def _land_beside(self, unused: ReplayWrite, user_id: str, team: Team, *,
+                     wait_seconds: float | None) -> LoginResult:
+        """Presign while the replay write runs when that is the only spoke call; else wait
+        for the write first, and go the whole way as an unused assertion."""
+        try:
+            known = self.profiles.presign_if_known(team, user_id)
+        except ProfileGone:
+            known = None  # deleted since cached (and now forgotten): the whole way, below
+        if known is not None:
+            profile, url = known
+            return Landed(url, team.id, team.account_id, profile.name)
+        unused.confirmed()
+        return self._land(user_id, team, attempt=0, wait_seconds=wait_seconds)
+
+    def _land(self, user_id: str, team: Team, *, attempt: int, wait_seconds: float | None) -> LoginResult:
+        status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
         if not status.ready:
-            return self._hold(user_id, team, attempt, before_write)
+            return self._hold(user_id, team, attempt)
         try:
             return self._presign(user_id, team, status)
         except ProfileGone:
             # Deleted since we cached it as InService: look again once.
-            status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds,
-                                          before_create=before_write)
+            status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
             if not status.ready:
-                return self._hold(user_id, team, attempt, before_write)
+                return self._hold(user_id, team, attempt)
             return self._presign(user_id, team, status)
 
     def _presign(self, user_id: str, team: Team, status: ProfileStatus) -> Landed:
         url = self.profiles.presigned_url(team, user_id, status.profile)
         return Landed(url, team.id, team.account_id, status.profile.name)
 
-    def _hold(self, user_id: str, team: Team, attempt: int,
-              before_write: Callable[[], None]) -> StillPreparing:
+    def _hold(self, user_id: str, team: Team, attempt: int) -> StillPreparing:
         if attempt >= self.max_attempts:
             raise ProfileNotReady("profile_wait_exhausted")
-        before_write()  # a continuation resumes to a URL: none for a replayed assertion
         token = self.continuations.issue({"user": user_id, "team": team.id, "attempt": attempt})
         return StillPreparing(token, team.id, attempt)
 
 
 class ReplayWrite:
-    """The replay write of one assertion, in flight beside the spoke calls."""
+    """The replay write of one assertion, running beside the sign-in's spoke calls."""
 
     def __init__(self, future: Future[None]) -> None:
         self._future = future
 
     def confirmed(self) -> None:
-        """Return once the write succeeded (the assertion is unused); else raise its error.
+        """Return once the write succeeded (the assertion was unused); else raise its error.
 
         :class:`~broker.exceptions.ReplayDetected` for a used assertion,
-        :class:`~broker.exceptions.BrokerUnavailable` when the table failed. The
-        write is bounded by the request's deadline, so this wait is too.
+        :class:`~broker.exceptions.BrokerUnavailable` for a failed write. The write
+        is bounded by the request's deadline, and so is this wait.
         """
         self._future.result()
-
-
-def _already_confirmed() -> None:
-    """``before_write`` when no replay write is in flight."""
