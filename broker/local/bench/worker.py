@@ -1,14 +1,19 @@
 """One broker process of the benchmark: a Lambda container signing people in, measured.
 
-``python -m broker.local.bench.worker JOB.json RESULT.json`` runs the job's
-phases in order through the real handler (:func:`broker.handler.lambda_handler`
-with API Gateway events), wired exactly as the Lambda wires itself
+``python -P .../worker.py JOB.json RESULT.json`` (``PYTHONPATH``: the tree
+whose broker is measured) runs the job's phases in order through the real
+handler (:func:`broker.handler.lambda_handler` with API Gateway events),
+wired exactly as the Lambda wires itself
 (:func:`broker.wiring.build_login_service` on the routing table loaded by
 :func:`broker.routing.routing_table_from_env`). Each phase's responses are
 signed before its clock starts, so only the broker's work is measured:
 ``time.process_time`` (this process's CPU, every thread), wall time per
-login, and AWS calls counted on botocore's events. The parent sends stdout
-(the handler's log lines and metrics) to /dev/null; results go to a file.
+login, and AWS calls counted on botocore's events. A phase with
+``latency_ms`` D adds D of waiting to every HTTP attempt, in the thread that
+makes it (a sleep on ``before-send``, as a network round trip would wait), so
+overlapped calls show as about 1 x D and sequential ones as 2 x D. The parent
+sends stdout (the handler's log lines and metrics) to /dev/null; results go to
+a file.
 """
 
 from __future__ import annotations
@@ -55,6 +60,17 @@ class CallCounter:
         self.attempts = 0
 
 
+class InjectedLatency:
+    """``before-send``: wait ``seconds`` before each HTTP attempt, in the calling thread."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self, **_: Any) -> None:
+        if self.seconds:
+            time.sleep(self.seconds)
+
+
 def peak_rss_kb() -> int:
     """Peak resident memory of this program so far, in KiB.
 
@@ -87,6 +103,7 @@ class Worker:
 
         self.job = job
         self.counter = CallCounter()
+        self.latency = InjectedLatency()
         self.services: dict[str, Any] = {}
         self.loads: dict[str, dict[str, float]] = {}
         self.idps = {
@@ -109,6 +126,7 @@ class Worker:
         clients = self.clients = AwsClients()
         clients.register("provide-client-params", self.counter.on_call)
         clients.register("before-send", self.counter.on_send)
+        clients.register("before-send", self.latency, first=True)
         service = build_login_service(table, BrokerSettings.from_env(), clients)
         self.loads[routing] = {
             "teams": len(table.teams),
@@ -171,6 +189,7 @@ class Worker:
         if phase.get("wait"):
             wait_for(phase["wait"])
         context = LambdaContext()
+        self.latency.seconds = float(phase.get("latency_ms", 0)) / 1000
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
         self.counter.reset()
@@ -182,10 +201,12 @@ class Worker:
             latencies.append((time.perf_counter() - begin) * 1000)
             statuses[response["statusCode"]] += 1
         cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
+        self.latency.seconds = 0.0
         return {
             "name": phase["name"],
             "routing": phase["routing"],
             "measured": bool(phase.get("measure")),
+            "latency_ms": phase.get("latency_ms", 0),
             "logins": len(events),
             "statuses": {str(code): count for code, count in sorted(statuses.items())},
             "calls": dict(sorted(self.counter.calls.items())),
