@@ -53,7 +53,6 @@ from broker.local.bench.landscape import (
 
 SMALL_TABLE = 10
 COMPARE_BLOCKS = 4  # small and large tables alternate, so drift hits both alike
-LATENCY_BLOCKS = 3  # so do the injected latencies
 WORKER_TIMEOUT_SECONDS = 600
 HARNESS = Path(__file__).resolve().parent
 THIS_TREE = HARNESS.parents[2]  # broker/local/bench -> the tree that holds broker/
@@ -315,10 +314,10 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
             phases = [{"name": "first", "routing": "small", "measure": True, "pairs": pairs}, warm,
                       {"name": "aws-floor", "routing": "small", "pairs": pairs,
                        "aws_floor": max(20, per_worker // 2)}]
-            per_block = max(1, options.latency_logins // LATENCY_BLOCKS)
-            phases += [{"name": f"latency-{latency}", "routing": "small", "latency_ms": latency,
-                        "pairs": _cycle(pairs, per_block, offset=round_ * per_block)}
-                       for round_ in range(LATENCY_BLOCKS) for latency in (0, *options.latencies_ms)]
+            # Round robin, login by login: drift and the neighbours' load hit every D alike.
+            cycle = [0, *options.latencies_ms]
+            phases.append({"name": "latency", "routing": "small", "latency_cycle_ms": cycle,
+                           "pairs": _cycle(pairs, options.latency_logins * len(cycle))})
             phases.append({"name": "large-warmup", "routing": "large", "pairs": pairs})
             for round_ in range(COMPARE_BLOCKS):
                 for table in ("small", "large"):
@@ -365,7 +364,7 @@ def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idps: dict[
     """Per run: each side's packaged broker, then the floor, all interleaved against drift."""
     runs: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides} | {"boto3": []}
     for run in range(options.cold_starts):
-        for side in sides:
+        for side in sides if run % 2 == 0 else sides[::-1]:  # neither side always goes first
             user, team = _pairs(side, teams, options)[0]  # a person whose profile exists
             idp = idps[team]
             event = landscape.acs_event(idp.encode(idp.build_response(

@@ -9,8 +9,9 @@ wired exactly as the Lambda wires itself
 signed before its clock starts, so only the broker's work is measured:
 ``time.process_time`` (this process's CPU, every thread), wall time per
 login, and AWS calls counted on botocore's events. A phase with
-``latency_ms`` D adds D of waiting to every HTTP attempt, in the thread that
-makes it (a sleep on ``before-send``, as a network round trip would wait), so
+``latency_cycle_ms`` [0, D1, D2, ...] gives its n-th login the n-th latency of
+the cycle (round robin), added to every HTTP attempt in the thread that makes
+it (a sleep on ``before-send``, as a network round trip would wait), so
 overlapped calls show as about 1 x D and sequential ones as 2 x D. The parent
 sends stdout (the handler's log lines and metrics) to /dev/null; results go to
 a file.
@@ -189,13 +190,15 @@ class Worker:
         if phase.get("wait"):
             wait_for(phase["wait"])
         context = LambdaContext()
-        self.latency.seconds = float(phase.get("latency_ms", 0)) / 1000
+        cycle = phase.get("latency_cycle_ms") or [0]
+        injected = [cycle[n % len(cycle)] for n in range(len(events))]
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
         self.counter.reset()
         started_at = time.time()
         cpu, wall = time.process_time(), time.perf_counter()
-        for event in events:
+        for event, latency_ms in zip(events, injected, strict=True):
+            self.latency.seconds = latency_ms / 1000
             begin = time.perf_counter()
             response = handler.lambda_handler(event, context)
             latencies.append((time.perf_counter() - begin) * 1000)
@@ -206,7 +209,7 @@ class Worker:
             "name": phase["name"],
             "routing": phase["routing"],
             "measured": bool(phase.get("measure")),
-            "latency_ms": phase.get("latency_ms", 0),
+            "injected_latency_ms": injected,
             "logins": len(events),
             "statuses": {str(code): count for code, count in sorted(statuses.items())},
             "calls": dict(sorted(self.counter.calls.items())),
