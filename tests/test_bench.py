@@ -83,6 +83,7 @@ def test_warm_logins_with_injected_latency_are_measured_per_latency(report: dict
     for d, figures in latency["per_call_ms"].items():
         assert figures["logins"] == TINY.latency_logins
         assert figures["extra_over_latency"] == pytest.approx(figures["extra_ms"] / int(d))
+        assert figures["waited_over_latency"] >= 1.0  # every D login really waited D at least
     assert "injected per-call latency" in format_table(report)
 
 

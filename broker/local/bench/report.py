@@ -160,17 +160,25 @@ def latency_figures(by_name: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
     Logins ran round robin over (0, D1, D2, ...): the extra of D is the median,
     over the rounds, of a D login's wall time minus the D = 0 login's of its round.
+    ``waited_over_latency`` is the time the login spent waiting on the injected
+    latency (the union of its calls' waits, over D): 2 for two calls one after
+    the other, 1 for overlapped ones; unlike wall time, the machine's load does
+    not move it.
     """
     (phase,) = by_name["latency"]
     walls: dict[int, list[float]] = {}
-    for latency_ms, wall_ms in zip(phase["injected_latency_ms"], phase["latencies_ms"], strict=True):
+    waits: dict[int, list[float]] = {}
+    for latency_ms, wall_ms, waited_ms in zip(phase["injected_latency_ms"], phase["latencies_ms"],
+                                              phase["waited_ms"], strict=True):
         walls.setdefault(latency_ms, []).append(wall_ms)
+        waits.setdefault(latency_ms, []).append(waited_ms)
     rounds = min(len(values) for values in walls.values())
     per_call = {}
     for d in sorted(d for d in walls if d):
         extra = statistics.median(walls[d][n] - walls[0][n] for n in range(rounds))
         per_call[str(d)] = {"logins": len(walls[d]), "p50_ms": percentile(walls[d], 50),
-                            "extra_ms": extra, "extra_over_latency": extra / d}
+                            "extra_ms": extra, "extra_over_latency": extra / d,
+                            "waited_over_latency": statistics.median(waits[d]) / d}
     return {"base_p50_ms": percentile(walls[0], 50), "logins": rounds,
             "calls_per_login": _per_login(Counter(phase["calls"]), phase["logins"]),
             "statuses": phase["statuses"], "per_call_ms": per_call}
@@ -243,6 +251,8 @@ def headline(report: dict[str, Any]) -> dict[str, Any]:
         "warm_cpu_over_floor": floor["warm_cpu_over_floor"],
         "latency_extra_over_d": {d: v["extra_over_latency"]
                                  for d, v in report["latency"]["per_call_ms"].items()},
+        "latency_waited_over_d": {d: v["waited_over_latency"]
+                                  for d, v in report["latency"]["per_call_ms"].items()},
         "latency_p50_ms": {"0": report["latency"]["base_p50_ms"]} | {
             d: v["p50_ms"] for d, v in report["latency"]["per_call_ms"].items()},
         "cold_start_ms": report["scenarios"]["cold_start"]["latency_ms"]["p50"],
@@ -353,7 +363,8 @@ def format_table(report: dict[str, Any]) -> str:
                   f"per D, round robin; D = 0: wall p50 {latency['base_p50_ms']:.1f} ms)"]
     for d, v in latency["per_call_ms"].items():
         lines.append(f"  D = {d:>3} ms: wall p50 {v['p50_ms']:6.1f} ms, extra (median of paired "
-                     f"differences) {v['extra_ms']:6.1f} ms = {v['extra_over_latency']:.2f} x D")
+                     f"differences) {v['extra_ms']:6.1f} ms = {v['extra_over_latency']:.2f} x D; "
+                     f"waiting on the network {v['waited_over_latency']:.2f} x D")
     lines += ["", *format_comparison(report["comparison"])]
     lines += ["", "Targets"]
     for target in report["targets"]:
@@ -383,6 +394,8 @@ def format_comparison(comparison: dict[str, Any]) -> list[str]:
             lambda f, d=d: f"{f['latency_extra_over_d'][d]:.2f}x")
         row("  wall p50 ms (D = 0: p50 ms)", "",
             lambda f, d=d: f"{f['latency_p50_ms'][d]:.1f} ({f['latency_p50_ms']['0']:.1f})")
+        row("  waiting on the network, in D", "1x",
+            lambda f, d=d: f"{f['latency_waited_over_d'][d]:.2f}x")
     row("cold start as packaged / boto3 + one client", f"<= {COLD_START_TARGET}x",
         lambda f: f"{f['cold_start_over_import_boto3']:.2f}x")
     row("  median ms (floor ms)", "",

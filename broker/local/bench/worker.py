@@ -62,14 +62,32 @@ class CallCounter:
 
 
 class InjectedLatency:
-    """``before-send``: wait ``seconds`` before each HTTP attempt, in the calling thread."""
+    """``before-send``: wait ``seconds`` before each HTTP attempt, in the calling thread.
+
+    Each wait is recorded (start, end), so a login's time spent waiting on the
+    network is the union of its waits: 2 x D for two calls one after the
+    other, about 1 x D for overlapped ones, whatever else the machine does.
+    """
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.waits: list[tuple[float, float]] = []
 
     def __call__(self, **_: Any) -> None:
         if self.seconds:
+            started = time.perf_counter()
             time.sleep(self.seconds)
+            self.waits.append((started, time.perf_counter()))  # atomic: safe from any thread
+
+    def waited_ms(self) -> float:
+        """How long, in ms, at least one thread was waiting since the last call; then forget."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.waits):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        self.waits.clear()
+        return total * 1000
 
 
 def peak_rss_kb() -> int:
@@ -194,6 +212,7 @@ class Worker:
         injected = [cycle[n % len(cycle)] for n in range(len(events))]
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
+        waited: list[float] = []
         self.counter.reset()
         started_at = time.time()
         cpu, wall = time.process_time(), time.perf_counter()
@@ -202,6 +221,7 @@ class Worker:
             begin = time.perf_counter()
             response = handler.lambda_handler(event, context)
             latencies.append((time.perf_counter() - begin) * 1000)
+            waited.append(self.latency.waited_ms())
             statuses[response["statusCode"]] += 1
         cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
         self.latency.seconds = 0.0
@@ -210,6 +230,7 @@ class Worker:
             "routing": phase["routing"],
             "measured": bool(phase.get("measure")),
             "injected_latency_ms": injected,
+            "waited_ms": waited,
             "logins": len(events),
             "statuses": {str(code): count for code, count in sorted(statuses.items())},
             "calls": dict(sorted(self.counter.calls.items())),
