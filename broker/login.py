@@ -10,15 +10,19 @@ presign is then the only call the spoke needs (profile known InService, the
 person's session held), this thread presigns meanwhile, and the URL is
 released only after the write succeeded: for a used assertion or a failed
 write it is thrown away. Every other path (a first sign-in, a cold container)
-waits for the write before it calls the spoke at all, so a replayed assertion
-costs at most one discarded presign and never creates anything (see
-docs/security.md, "One round trip").
+waits for the write before it calls the spoke at all, and so does an
+assertion this container has already been posted, so a replayed assertion
+costs at most one discarded presign per container and never creates anything
+(see docs/security.md, "One round trip").
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import threading
 import time
+from collections import OrderedDict
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,6 +38,7 @@ from broker.exceptions import (
     UnknownTeam,
 )
 from broker.profiles import ProfileService, ProfileStatus
+from broker.replay import assertion_key
 from broker.saml import Identity
 from broker.spokes import source_identity
 
@@ -43,6 +48,9 @@ PRESIGN_RESERVE_SECONDS = 4.0
 # A Lambda container serves one sign-in at a time, the local stack's HTTP server a
 # few at once; threads are made on demand, and an idle one costs no CPU.
 REPLAY_WRITE_THREADS = 4
+# Assertions this container was posted lately (their keys, ~0.2 KB each): a second
+# post of one is a replay, and gets no presign before its replay write says so.
+RECENT_ASSERTIONS = 1024
 
 
 class IdentityValidator(Protocol):
@@ -110,6 +118,8 @@ class LoginService:
         # Made with the service, that is once per container.
         self._replay_writes = replay_writes or ThreadPoolExecutor(
             max_workers=REPLAY_WRITE_THREADS, thread_name_prefix="broker-replay-write")
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def sign_in(
         self, saml_response: str, source_ip: str | None = None, *, deadline: float | None = None
@@ -184,16 +194,29 @@ class LoginService:
         context = contextvars.copy_context()
         return ReplayWrite(self._replay_writes.submit(
             context.run, self.replay.remember,
-            identity.issuer, identity.assertion_id, identity.not_on_or_after))
+            identity.issuer, identity.assertion_id, identity.not_on_or_after),
+            first_post_here=self._first_post(identity))
+
+    def _first_post(self, identity: Identity) -> bool:
+        """Whether this container sees the assertion for the first time (lately); remember it."""
+        key = assertion_key(identity.issuer, identity.assertion_id)
+        with self._recent_lock:
+            seen = key in self._recent
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            if len(self._recent) > RECENT_ASSERTIONS:
+                self._recent.popitem(last=False)
+        return not seen
 
     def _land_beside(self, unused: ReplayWrite, user_id: str, team: Team, *,
                      wait_seconds: float | None) -> LoginResult:
         """Presign while the replay write runs when that is the only spoke call; else wait
         for the write first, and go the whole way as an unused assertion."""
-        try:
-            known = self.profiles.presign_if_known(team, user_id)
-        except ProfileGone:
-            known = None  # deleted since cached (and now forgotten): the whole way, below
+        known = None
+        if unused.first_post_here:  # a repeat here is a replay: no presign to throw away
+            # ProfileGone: deleted since cached (and now forgotten): the whole way, below
+            with contextlib.suppress(ProfileGone):
+                known = self.profiles.presign_if_known(team, user_id)
         if known is not None:
             profile, url = known
             return Landed(url, team.id, team.account_id, profile.name)
@@ -227,8 +250,9 @@ class LoginService:
 class ReplayWrite:
     """The replay write of one assertion, running beside the sign-in's spoke calls."""
 
-    def __init__(self, future: Future[None]) -> None:
+    def __init__(self, future: Future[None], *, first_post_here: bool = True) -> None:
         self._future = future
+        self.first_post_here = first_post_here
 
     def confirmed(self) -> None:
         """Return once the write succeeded (the assertion was unused); else raise its error.

@@ -17,7 +17,11 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import SPOKES, Landscape, headers_of
+from broker import handler
+from broker.aws import AwsClients
+from broker.login import LoginService
+from broker.wiring import BrokerSettings, build_login_service
+from tests.functional.conftest import SPOKES, TABLE, Landscape, headers_of
 
 TEAM1, _ = SPOKES
 PUT, PRESIGN = "PutItem", "CreatePresignedDomainUrl"
@@ -56,16 +60,32 @@ def _operation(event_name: str) -> str:
     return event_name.rsplit(".", 1)[-1]
 
 
-@pytest.fixture
-def times(landscape: Landscape) -> Iterator[CallTimes]:
-    recorded = CallTimes()
-    clients = landscape.clients
+def record(clients: AwsClients, recorded: CallTimes) -> None:
     clients.register("provide-client-params", recorded.started)
     clients.register("after-call", recorded.ended)
     clients.register("after-call-error", recorded.ended)
     # First: ahead of the emulator's own before-send hook, which answers the request.
     clients.register("before-send", recorded.wait_on_the_wire, first=True)
+
+
+@pytest.fixture
+def times(landscape: Landscape) -> Iterator[CallTimes]:
+    recorded = CallTimes()
+    record(landscape.clients, recorded)
     yield recorded
+
+
+def another_container(landscape: Landscape, times: CallTimes) -> LoginService:
+    """A second Lambda container on the same table and spokes: its own caches and clients."""
+    clients = AwsClients()
+    record(clients, times)
+
+    def count(event_name: str, **_: Any) -> None:
+        landscape.calls[_operation(event_name)] += 1
+
+    clients.register("provide-client-params", count)
+    return build_login_service(
+        landscape.routing, BrokerSettings(table_name=TABLE, table_region="us-east-1"), clients)
 
 
 def fail_put_after(landscape: Landscape, seconds: float, code: str) -> None:
@@ -112,6 +132,12 @@ def test_a_warm_sign_in_overlaps_the_replay_write_with_the_presign(
 @pytest.mark.parametrize("slower", [PUT, PRESIGN])
 def test_a_replayed_assertion_never_gets_the_url(
         landscape: Landscape, times: CallTimes, caplog: pytest.LogCaptureFixture, slower: str) -> None:
+    """The replay reaches another container where the person is warm: it presigns beside
+    the replay write, and throws the URL away."""
+    other = another_container(landscape, times)
+    handler.use_login_service(other)
+    warm(landscape, times)  # the person is known in the other container too
+    handler.use_login_service(landscape.service)
     saml_response = landscape.saml_response("user1", "team1")
     assert landscape.post_acs(saml_response)["statusCode"] == 302
     landscape.calls.clear()
@@ -119,6 +145,7 @@ def test_a_replayed_assertion_never_gets_the_url(
     caplog.clear()
     times.latency[slower] = LATENCY_SECONDS
 
+    handler.use_login_service(other)
     replayed = landscape.post_acs(saml_response)
 
     assert replayed["statusCode"] == 401
@@ -131,6 +158,20 @@ def test_a_replayed_assertion_never_gets_the_url(
     _, presign_end, _ = times.one(PRESIGN)
     assert (presign_end < put_end) == (slower == PUT)
     assert len(landscape.profiles(TEAM1)) == 1
+
+
+def test_a_replay_in_the_container_that_saw_the_assertion_makes_no_presign(
+        landscape: Landscape, times: CallTimes, caplog: pytest.LogCaptureFixture) -> None:
+    saml_response = landscape.saml_response("user1", "team1")
+    assert landscape.post_acs(saml_response)["statusCode"] == 302
+    landscape.calls.clear()
+    times.latency[PUT] = LATENCY_SECONDS  # room for a presign that must not come
+
+    for _ in range(2):  # however often it is posted again
+        replayed = landscape.post_acs(saml_response)
+        assert replayed["statusCode"] == 401 and "already used" in replayed["body"]
+
+    assert dict(landscape.calls) == {PUT: 2}
 
 
 def test_a_table_failure_during_the_overlap_gives_the_error_page_and_no_url(

@@ -92,10 +92,7 @@ def test_replayed_response_is_refused_and_creates_nothing_more(landscape: Landsc
     replayed = landscape.post_acs(response)
     assert replayed["statusCode"] == 401
     assert "already used" in replayed["body"]
-    # The presign overlaps the replay write (docs/security.md, "One round trip"): it may
-    # be made, but its URL is thrown away (tests/functional/test_overlap.py).
-    assert "Location" not in headers_of(replayed)
-    assert landscape.calls["AssumeRole"] == 0 and landscape.calls["CreateUserProfile"] == 0
+    assert landscape.calls["AssumeRole"] == 0 and landscape.calls["CreatePresignedDomainUrl"] == 0
     assert len(landscape.all_profiles()) == 1
 
 
