@@ -16,8 +16,11 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Runs the real Lambda handler against the emulator (in its own process) with "
             "really signed SAML responses, and prints per-login AWS calls, CPU, latency, "
-            "throughput and memory for warm logins, first logins and cold starts, beside "
-            "the floors: python3-saml validation alone and `import boto3` + one client."
+            "throughput and memory for warm logins, first logins, warm logins with an "
+            "injected per-call latency, cold starts of the packaged broker, and 1,000 people "
+            "in one container, beside the floors: python3-saml validation alone, the two AWS "
+            "calls plus parse and signature check alone, `import boto3` + one SageMaker client. "
+            "With --before TREE, another commit's broker is measured in the same run, side by side."
         ),
     )
     parser.add_argument("--logins", type=_positive, default=400,
