@@ -3,11 +3,27 @@
 The login service knows nothing about HTTP. It returns a typed result (a
 redirect, or a holding continuation when a new profile is still being made)
 or raises a typed :class:`~broker.exceptions.BrokerError`.
+
+A warm sign-in is one round trip, not two. Once the assertion is fully
+verified, its replay write runs on a small per-container thread pool; when
+presign is then the only call the spoke needs (profile known InService, the
+person's session held), this thread presigns meanwhile, and the URL is
+released only after the write succeeded: for a used assertion or a failed
+write it is thrown away. Every other path (a first sign-in, a cold container)
+waits for the write before it calls the spoke at all, and so does an
+assertion this container has already been posted, so a replayed assertion
+costs at most one discarded presign per container and never creates anything
+(see docs/security.md, "One round trip").
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import threading
 import time
+from collections import OrderedDict
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -22,12 +38,19 @@ from broker.exceptions import (
     UnknownTeam,
 )
 from broker.profiles import ProfileService, ProfileStatus
+from broker.replay import assertion_key
 from broker.saml import Identity
 from broker.spokes import source_identity
 
 # Kept free before the deadline for the calls after the wait (presign, and a
 # continuation write when the profile is still not ready).
 PRESIGN_RESERVE_SECONDS = 4.0
+# A Lambda container serves one sign-in at a time, the local stack's HTTP server a
+# few at once; threads are made on demand, and an idle one costs no CPU.
+REPLAY_WRITE_THREADS = 4
+# Assertions this container was posted lately (their keys, ~0.2 KB each): a second
+# post of one is a replay, and gets no presign before its replay write says so.
+RECENT_ASSERTIONS = 1024
 
 
 class IdentityValidator(Protocol):
@@ -93,6 +116,7 @@ class LoginService:
         *,
         max_attempts: int = 40,
         resume_wait_seconds: float = 4.0,
+        replay_writes: Executor | None = None,
     ) -> None:
         self.routing = routing
         self.validator = validator
@@ -101,6 +125,11 @@ class LoginService:
         self.continuations = continuations
         self.max_attempts = max_attempts
         self.resume_wait_seconds = resume_wait_seconds
+        # Made with the service, that is once per container.
+        self._replay_writes = replay_writes or ThreadPoolExecutor(
+            max_workers=REPLAY_WRITE_THREADS, thread_name_prefix="broker-replay-write")
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def sign_in(
         self, saml_response: str, source_ip: str | None = None, *, deadline: float | None = None,
@@ -122,10 +151,15 @@ class LoginService:
             with within_deadline(deadline):
                 # Only a verified assertion for a live team consumes its id: a refused
                 # sign-in writes nothing anywhere.
-                self.replay.remember(
-                    identity.issuer, identity.assertion_id, identity.not_on_or_after)
-                return self._land(identity.user_id, team, attempt=0, trace=trace,
-                                  wait_seconds=self._wait_within(None, deadline))
+                unused = self._remember(identity)
+                try:
+                    result = self._land_beside(unused, identity.user_id, team, trace=trace,
+                                               wait_seconds=self._wait_within(None, deadline))
+                except Exception:
+                    unused.confirmed()  # a replay or a table failure outranks the spoke's answer
+                    raise
+                unused.confirmed()  # the URL leaves only for an unused assertion
+                return result
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
                         user=source_identity(identity.user_id))
@@ -171,6 +205,41 @@ class LoginService:
         configured = self.profiles.wait_seconds if wait_seconds is None else wait_seconds
         return min(configured, room)
 
+    def _remember(self, identity: Identity) -> ReplayWrite:
+        """Start the replay write of ``identity``'s assertion on the pool."""
+        # The copied context carries the request's deadline into the pool's thread.
+        context = contextvars.copy_context()
+        return ReplayWrite(self._replay_writes.submit(
+            context.run, self.replay.remember,
+            identity.issuer, identity.assertion_id, identity.not_on_or_after),
+            first_post_here=self._first_post(identity))
+
+    def _first_post(self, identity: Identity) -> bool:
+        """Whether this container sees the assertion for the first time (lately); remember it."""
+        key = assertion_key(identity.issuer, identity.assertion_id)
+        with self._recent_lock:
+            seen = key in self._recent
+            self._recent[key] = None
+            self._recent.move_to_end(key)
+            if len(self._recent) > RECENT_ASSERTIONS:
+                self._recent.popitem(last=False)
+        return not seen
+
+    def _land_beside(self, unused: ReplayWrite, user_id: str, team: Team, *, trace: SignInTrace,
+                     wait_seconds: float | None) -> LoginResult:
+        """Presign while the replay write runs when that is the only spoke call; else wait
+        for the write first, and go the whole way as an unused assertion."""
+        known = None
+        if unused.first_post_here:  # a repeat here is a replay: no presign to throw away
+            # ProfileGone: deleted since cached (and now forgotten): the whole way, below
+            with contextlib.suppress(ProfileGone):
+                known = self.profiles.presign_if_known(team, user_id)
+        if known is not None:
+            profile, url = known
+            return Landed(url, team.id, team.account_id, profile.name)
+        unused.confirmed()
+        return self._land(user_id, team, attempt=0, trace=trace, wait_seconds=wait_seconds)
+
     def _land(self, user_id: str, team: Team, *, attempt: int, trace: SignInTrace,
               wait_seconds: float | None) -> LoginResult:
         status = self.profiles.ensure(team, user_id, wait_seconds=wait_seconds)
@@ -195,3 +264,20 @@ class LoginService:
         token = self.continuations.issue({"user": user_id, "team": team.id, "attempt": attempt,
                                           "ref": trace.reference, "started": trace.started_at})
         return StillPreparing(token, team.id, attempt, trace)
+
+
+class ReplayWrite:
+    """The replay write of one assertion, running beside the sign-in's spoke calls."""
+
+    def __init__(self, future: Future[None], *, first_post_here: bool = True) -> None:
+        self._future = future
+        self.first_post_here = first_post_here
+
+    def confirmed(self) -> None:
+        """Return once the write succeeded (the assertion was unused); else raise its error.
+
+        :class:`~broker.exceptions.ReplayDetected` for a used assertion,
+        :class:`~broker.exceptions.BrokerUnavailable` for a failed write. The write
+        is bounded by the request's deadline, and so is this wait.
+        """
+        self._future.result()

@@ -102,9 +102,28 @@ class ProfileService:
             self._in_service.add(profile)
         return ProfileStatus(profile, ready=True)
 
+    def presign_if_known(self, team: Team, user_id: str) -> tuple[ProfileRef, str] | None:
+        """The profile and its presigned URL when presign is the only call needed: the profile
+        known InService here and the person's spoke session held. ``None``, with no AWS call
+        made, when anything else would have to be asked first. Raises as :meth:`presigned_url`.
+        """
+        sagemaker = self.spokes.cached_client(team, "sagemaker", user_id)
+        domain_id = team.domain.domain_id or self._domain_ids.get(
+            (team.account_id, team.region, team.domain.name or ""))
+        if sagemaker is None or not domain_id:
+            return None
+        profile = ProfileRef(team.account_id, team.region, domain_id,
+                             profile_name_for(user_id, team.id))
+        if profile not in self._in_service:
+            return None
+        return profile, self._presign(sagemaker, team, profile)
+
     def presigned_url(self, team: Team, user_id: str, profile: ProfileRef) -> str:
         """CreatePresignedDomainUrl for a ready profile; forgets it when the spoke says it is gone
         or not InService, never on throttling or an outage."""
+        return self._presign(self._sagemaker(team, user_id), team, profile)
+
+    def _presign(self, sagemaker: Any, team: Team, profile: ProfileRef) -> str:
         params: dict[str, Any] = {
             "DomainId": profile.domain_id,
             "UserProfileName": profile.name,
@@ -116,8 +135,7 @@ class ProfileService:
         if team.space_name:
             params["SpaceName"] = team.space_name
         try:
-            return self._sagemaker(team, user_id).create_presigned_domain_url(**params)[
-                "AuthorizedUrl"]
+            return sagemaker.create_presigned_domain_url(**params)["AuthorizedUrl"]
         except ClientError as error:
             code = _code(error)
             if code in _PROFILE_NOT_USABLE_CODES:

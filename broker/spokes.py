@@ -122,6 +122,12 @@ class SpokeSessions:
                     credentials = session.credentials
         return self._clients.acting(service, team.region, credentials)
 
+    def cached_client(self, team: Team, service: str, user_id: str) -> ActingClient | None:
+        """Like :meth:`client` when the person's session is held and fresh; else ``None``, no call."""
+        with self._lock:
+            credentials = self._fresh((team.account_id, team.broker_role_arn, user_id, team.id))
+        return None if credentials is None else self._clients.acting(service, team.region, credentials)
+
     def clear(self) -> None:
         """Drop every cached session (tests, or a forced refresh)."""
         with self._lock:

@@ -1,8 +1,10 @@
 """``broker bench`` with tiny counts: the report's shape and the counted calls, never timings.
 
 One run (module fixture) of the real thing: emulator process, broker worker
-process, cold-start children. The numbers that are not timings are exact:
-a warm login makes exactly one replay write and one presign.
+processes, cold-start children of the packaged broker, memory children, with
+this tree measured as both "before" and "after" (the side-by-side path). The
+numbers that are not timings are exact: a warm login makes exactly one replay
+write and one presign.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import pytest
 
 from broker.cli import build_parser
 from broker.local.bench.report import format_table, percentile
-from broker.local.bench.runner import BenchOptions, run_bench
+from broker.local.bench.runner import THIS_TREE, BenchOptions, run_bench
 
 TINY = BenchOptions(logins=4, users=2, teams=2, table_size=30, accounts=5, compare_logins=4,
-                    cold_starts=1, floor_repeats=3, people=40)
+                    cold_starts=1, floor_repeats=3, people=40, latencies_ms=(10, 20),
+                    latency_logins=3, before=str(THIS_TREE))
+WARM_CALLS = {"dynamodb.PutItem": 1.0, "sagemaker.CreatePresignedDomainUrl": 1.0}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,60 @@ def test_cold_start_answers_and_counts_its_calls(report: dict[str, Any]) -> None
     assert cold["calls_per_login"] == {
         "dynamodb.PutItem": 1.0, "sagemaker.CreatePresignedDomainUrl": 1.0,
         "sagemaker.DescribeUserProfile": 1.0, "sts.AssumeRole": 1.0}
-    assert report["floor"]["import_boto3_one_client_service"] == "dynamodb"
+    assert report["floor"]["import_boto3_one_client_service"] == "sagemaker"
+
+
+@pytest.mark.slow
+def test_cold_start_runs_the_packaged_broker_from_its_bytecode(report: dict[str, Any]) -> None:
+    cold = report["scenarios"]["cold_start"]
+    (handler_file,) = cold["handler_files"]
+    assert handler_file.endswith("/broker/handler.py")
+    assert not handler_file.startswith(str(THIS_TREE / "broker"))  # the artifact's copy
+    assert cold["handler_bytecode"] is True
+
+
+@pytest.mark.slow
+def test_warm_logins_with_injected_latency_are_measured_per_latency(report: dict[str, Any]) -> None:
+    latency = report["latency"]
+    assert set(latency["per_call_ms"]) == {"10", "20"}
+    assert latency["logins"] == TINY.latency_logins
+    # round robin over D = 0, 10, 20 ms: every login a warm one, its two calls and a 302
+    assert latency["calls_per_login"] == WARM_CALLS
+    assert latency["statuses"] == {"302": 3 * TINY.latency_logins}
+    for d, figures in latency["per_call_ms"].items():
+        assert figures["logins"] == TINY.latency_logins
+        assert figures["extra_over_latency"] == pytest.approx(figures["extra_ms"] / int(d))
+        assert figures["waited_over_latency"] >= 1.0  # every D login really waited D at least
+    assert "injected per-call latency" in format_table(report)
+
+
+@pytest.mark.slow
+def test_warm_cpu_is_set_against_the_two_calls_and_the_signature_check(report: dict[str, Any]) -> None:
+    floor = report["floor"]
+    assert floor["parse_and_signature_cpu_ms"] > 0
+    assert floor["warm_floor_cpu_ms"] == pytest.approx(
+        floor["aws_two_calls_cpu_ms"] + floor["parse_and_signature_cpu_ms"])
+    assert floor["warm_cpu_over_floor"] == pytest.approx(
+        report["scenarios"]["warm"]["cpu_ms_per_login"] / floor["warm_floor_cpu_ms"])
+
+
+@pytest.mark.slow
+def test_before_and_after_are_measured_side_by_side_in_one_run(report: dict[str, Any]) -> None:
+    before = report["before"]
+    assert before["tree"]["path"] == str(THIS_TREE)
+    # the before side signs in its own people, so its first logins create their profiles too
+    assert before["scenarios"]["first"]["calls_per_login"]["sagemaker.CreateUserProfile"] == 1.0
+    assert before["scenarios"]["warm"]["calls_per_login"] == WARM_CALLS
+    assert set(before["latency"]["per_call_ms"]) == {"10", "20"}
+    comparison = report["comparison"]
+    assert set(comparison) == {"before", "after"}
+    for side in comparison.values():
+        assert set(side) >= {"warm_cpu_over_floor", "latency_extra_over_d",
+                             "cold_start_over_import_boto3", "rss_ratio"}
+        assert set(side["latency_extra_over_d"]) == {"10", "20"}
+    table = format_table(report)
+    assert "Before / after (one run)" in table
+    assert "warm wall extra at D = 20 ms" in table and "cold start as packaged" in table
 
 
 @pytest.mark.slow
@@ -71,7 +128,7 @@ def test_report_structure_is_complete_and_json_serialisable(report: dict[str, An
     assert report["table_size"]["large"]["teams"] == TINY.table_size
     assert report["table_size"]["large"]["applications"] == TINY.table_size
     assert report["floor"]["python3_saml_raw_cpu_ms"] > 0
-    assert len(report["targets"]) == 8
+    assert len(report["targets"]) == 9
     assert all(isinstance(target["met"], bool) for target in report["targets"])
     json.dumps(report)
     table = format_table(report)
@@ -106,3 +163,17 @@ def test_bench_is_a_broker_command_with_its_options() -> None:
 def test_options_refuse_zero_counts() -> None:
     with pytest.raises(ValueError, match="users must be at least 1"):
         BenchOptions(users=0)
+    with pytest.raises(ValueError, match="latencies_ms"):
+        BenchOptions(latencies_ms=(10, 0))
+
+
+def test_a_before_tree_must_hold_a_broker(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="holds no broker package"):
+        BenchOptions(before=str(tmp_path))
+
+
+def test_latencies_and_before_are_bench_options() -> None:
+    args = build_parser().parse_args(["bench", "--latencies", "5,15", "--before", "/tmp/x"])
+    assert (args.latencies, args.before) == ((5, 15), "/tmp/x")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["bench", "--latencies", "10,0"])

@@ -16,8 +16,11 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Runs the real Lambda handler against the emulator (in its own process) with "
             "really signed SAML responses, and prints per-login AWS calls, CPU, latency, "
-            "throughput and memory for warm logins, first logins and cold starts, beside "
-            "the floors: python3-saml validation alone and `import boto3` + one client."
+            "throughput and memory for warm logins, first logins, warm logins with an "
+            "injected per-call latency, cold starts of the packaged broker, and 1,000 people "
+            "in one container, beside the floors: python3-saml validation alone, the two AWS "
+            "calls plus parse and signature check alone, `import boto3` + one SageMaker client. "
+            "With --before TREE, another commit's broker is measured in the same run, side by side."
         ),
     )
     parser.add_argument("--logins", type=_positive, default=400,
@@ -39,6 +42,13 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--people", type=_positive, default=1000,
                         help="distinct people one container serves in the memory measurement "
                              "(default 1000)")
+    parser.add_argument("--latencies", type=_latencies, default=(10, 20, 40), metavar="MS,MS,...",
+                        help="per-call latencies D injected into warm logins, in ms (default 10,20,40)")
+    parser.add_argument("--latency-logins", type=_positive, default=30,
+                        help="warm logins per injected latency (default 30)")
+    parser.add_argument("--before", metavar="TREE", default=None,
+                        help="also measure the broker of this source tree (e.g. `git worktree add "
+                             "/tmp/bench-before <commit>`) and print before/after side by side")
     parser.add_argument("--json", action="store_true", help="print the full report as JSON")
     parser.set_defaults(handler=run)
 
@@ -48,11 +58,16 @@ def run(args: argparse.Namespace) -> int:
     from broker.local.bench.report import format_table
     from broker.local.bench.runner import BenchOptions, run_bench
 
-    options = BenchOptions(
-        logins=args.logins, users=args.users, teams=args.teams, table_size=args.table_size,
-        accounts=args.accounts, concurrency=args.concurrency, compare_logins=args.compare_logins,
-        cold_starts=args.cold_starts, people=args.people,
-    )
+    try:
+        options = BenchOptions(
+            logins=args.logins, users=args.users, teams=args.teams, table_size=args.table_size,
+            accounts=args.accounts, concurrency=args.concurrency, compare_logins=args.compare_logins,
+            cold_starts=args.cold_starts, people=args.people, latencies_ms=args.latencies,
+            latency_logins=args.latency_logins, before=args.before,
+        )
+    except ValueError as error:  # a --before tree without a broker package
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
     try:
         report = run_bench(options, progress=lambda line: print(f"bench: {line}", file=sys.stderr))
     except (RuntimeError, TimeoutError, OSError) as error:
@@ -63,6 +78,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_table(report))
     return 0
+
+
+def _latencies(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("a comma-separated list of milliseconds") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError("every latency must be at least 1 ms")
+    return values
 
 
 def _positive(text: str) -> int:

@@ -1,12 +1,14 @@
 """Cold-start children of the benchmark: a fresh interpreter each, nothing imported in advance.
 
-``python -m broker.local.bench.coldstart broker JOB.json RESULT.json``: a new
-Lambda container's life up to its first answer: import the handler, load the
+``python -P .../coldstart.py broker JOB.json RESULT.json`` with ``PYTHONPATH``
+set to a Lambda artifact built by ``scripts/package-lambda.sh`` (the broker
+package with its bytecode; the bench builds it): a new Lambda container's
+life up to its first answer: import the handler from the artifact, load the
 routing table, wire the service, answer one ACS POST (a person whose profile
 exists, so: replay write, AssumeRole, DescribeUserProfile, presign).
 
-``python -m broker.local.bench.coldstart boto3 JOB.json RESULT.json``: the
-floor: ``import boto3`` and one client.
+``... coldstart.py boto3 JOB.json RESULT.json``: the floor: ``import boto3``
+and one SageMaker client (the client the broker's spoke calls need).
 
 Both write ``time.time()`` at the moment of the answer; the parent subtracts
 the moment it spawned the process, so interpreter start-up counts on both
@@ -23,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BASELINE_SERVICE = "dynamodb"  # the broker's first client: the replay-cache write
+BASELINE_SERVICE = "sagemaker"  # the issue's floor: import boto3 + one SageMaker client
 
 
 def peak_rss_kb() -> int:
@@ -70,7 +72,16 @@ def broker_cold(job: dict[str, Any]) -> dict[str, Any]:
     answered = time.time()
     return {"answered_at": answered, "imported_at": imported, "wired_at": wired,
             "cpu_s": time.process_time(), "status": response["statusCode"], "calls": calls,
-            "peak_rss_kb": peak_rss_kb()}
+            "peak_rss_kb": peak_rss_kb(), "handler_file": handler.__file__,
+            "handler_bytecode": _loaded_from_bytecode(handler)}
+
+
+def _loaded_from_bytecode(module: Any) -> bool:
+    """Whether ``module``'s bytecode was there before it was imported: the bench runs this
+    child with bytecode writing off (as on Lambda's read-only /var/task), so a .pyc on
+    disk is one the artifact shipped."""
+    cached = getattr(module, "__cached__", None)
+    return bool(sys.flags.dont_write_bytecode and cached and os.path.exists(cached))
 
 
 def boto3_cold(job: dict[str, Any]) -> dict[str, Any]:

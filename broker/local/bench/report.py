@@ -6,7 +6,12 @@ per login, wall latency percentiles, logins/s, peak RSS), ``floor``
 (python3-saml alone, ``import boto3`` + one client, and the ratios),
 ``table_size`` (the same warm login on a small and on a large routing table),
 ``memory`` (RSS of one container after 10 and after ``--people`` distinct
-people, botocore clients made), ``targets`` (the issue's targets, each with the measured value and ``met``).
+people, botocore clients made), ``latency`` (warm wall time with an injected
+per-call latency D, and the extra over D = 0 in units of D), ``targets`` (the
+issue's targets, each with the measured value and ``met``), ``tree`` (path and
+commit measured), ``comparison`` (the headline figures of this run, beside
+those of ``before`` when ``--before`` gave one; ``before`` is then that tree's
+whole report, of the same shape).
 """
 
 from __future__ import annotations
@@ -18,6 +23,10 @@ from collections.abc import Iterable
 from typing import Any
 
 WARM_CALLS = {"dynamodb.PutItem": 1.0, "sagemaker.CreatePresignedDomainUrl": 1.0}
+WARM_CPU_TARGET = 1.3  # x (the two AWS calls alone + parse and signature check alone)
+LATENCY_TARGET = 1.25  # x D: "about 1 x D"; two calls one after the other are 2 x D
+COLD_START_TARGET = 1.5  # x (import boto3 + one SageMaker client)
+RSS_TARGET = 1.1
 FIRST_LOGIN_ALLOWED = frozenset({
     "dynamodb.PutItem", "sts.AssumeRole", "sagemaker.DescribeUserProfile",
     "sagemaker.CreateUserProfile", "sagemaker.CreatePresignedDomainUrl",
@@ -80,8 +89,12 @@ def cold_scenario(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_ms_per_login": statistics.median(r["cpu_s"] * 1000 for r in runs),
         "latency_ms": {"p50": percentile(walls, 50), "p95": percentile(walls, 95),
                        "p99": percentile(walls, 99)},
+        "wall_range_ms": [min(walls), max(walls)],
         "import_ms": statistics.median((r["imported_at"] - r["spawned_at"]) * 1000 for r in runs),
         "ready_ms": statistics.median((r["wired_at"] - r["spawned_at"]) * 1000 for r in runs),
+        # where the handler came from, and whether its bytecode was shipped (None: an older harness)
+        "handler_files": sorted({str(r.get("handler_file")) for r in runs}),
+        "handler_bytecode": all(r.get("handler_bytecode") for r in runs),
         "peak_rss_mb": max(r["peak_rss_kb"] for r in runs) / 1024,
     }
 
@@ -105,12 +118,17 @@ def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, An
     floor = dict(floor)
     (aws_floor,) = by_name["aws-floor"]
     own_ms = warm["cpu_ms_per_login"] - aws_floor["cpu_ms_per_round"]
+    warm_floor_ms = aws_floor["cpu_ms_per_round"] + floor["parse_and_signature_cpu_ms"]
     floor.update({
+        "warm_floor_cpu_ms": warm_floor_ms,
+        "warm_cpu_over_floor": warm["cpu_ms_per_login"] / warm_floor_ms,
         "aws_two_calls_cpu_ms": aws_floor["cpu_ms_per_round"],
         "broker_own_cpu_ms": own_ms,
         "broker_own_over_python3_saml": own_ms / floor["python3_saml_raw_cpu_ms"],
         "import_boto3_one_client_service": baseline[0]["service"],
         "import_boto3_one_client_wall_ms": baseline_ms,
+        "import_boto3_one_client_wall_range_ms": [min(r["wall_ms"] for r in baseline),
+                                                  max(r["wall_ms"] for r in baseline)],
         "import_boto3_one_client_cpu_ms": statistics.median(r["cpu_s"] * 1000 for r in baseline),
         "import_boto3_one_client_peak_rss_mb": max(r["peak_rss_kb"] for r in baseline) / 1024,
         "warm_cpu_over_python3_saml": warm["cpu_ms_per_login"] / floor["python3_saml_raw_cpu_ms"],
@@ -131,9 +149,39 @@ def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, An
         "floor": floor,
         "table_size": table,
         "memory": memory,
+        "latency": latency_figures(by_name),
     }
     report["targets"] = targets(report)
     return report
+
+
+def latency_figures(by_name: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Warm wall time per injected per-call latency D, and what D added, in units of D.
+
+    Logins ran round robin over (0, D1, D2, ...): the extra of D is the median,
+    over the rounds, of a D login's wall time minus the D = 0 login's of its round.
+    ``waited_over_latency`` is the time the login spent waiting on the injected
+    latency (the union of its calls' waits, over D): 2 for two calls one after
+    the other, 1 for overlapped ones; unlike wall time, the machine's load does
+    not move it.
+    """
+    (phase,) = by_name["latency"]
+    walls: dict[int, list[float]] = {}
+    waits: dict[int, list[float]] = {}
+    for latency_ms, wall_ms, waited_ms in zip(phase["injected_latency_ms"], phase["latencies_ms"],
+                                              phase["waited_ms"], strict=True):
+        walls.setdefault(latency_ms, []).append(wall_ms)
+        waits.setdefault(latency_ms, []).append(waited_ms)
+    rounds = min(len(values) for values in walls.values())
+    per_call = {}
+    for d in sorted(d for d in walls if d):
+        extra = statistics.median(walls[d][n] - walls[0][n] for n in range(rounds))
+        per_call[str(d)] = {"logins": len(walls[d]), "p50_ms": percentile(walls[d], 50),
+                            "extra_ms": extra, "extra_over_latency": extra / d,
+                            "waited_over_latency": statistics.median(waits[d]) / d}
+    return {"base_p50_ms": percentile(walls[0], 50), "logins": rounds,
+            "calls_per_login": _per_login(Counter(phase["calls"]), phase["logins"]),
+            "statuses": phase["statuses"], "per_call_ms": per_call}
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -143,7 +191,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     floor = report["floor"]
     table = report["table_size"]
     memory = report["memory"]
-    ratio = floor["warm_cpu_over_python3_saml"]
+    ratio = floor["warm_cpu_over_floor"]
+    latency = report["latency"]["per_call_ms"]
+    worst_latency = max(v["extra_over_latency"] for v in latency.values())
     first_calls = first["calls_per_login"]
     first_ok = (
         set(first_calls) <= FIRST_LOGIN_ALLOWED
@@ -157,9 +207,15 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"target": "every login answered 302", "measured": _statuses(report), "met": all_ok},
         {"target": "warm login: exactly PutItem + CreatePresignedDomainUrl",
          "measured": _calls(warm["calls_per_login"]), "met": warm["calls_per_login"] == WARM_CALLS},
-        {"target": "warm login CPU <= 1.0x python3-saml strict validation (aim 0.6x)",
+        {"target": f"warm login CPU <= {WARM_CPU_TARGET}x (the two AWS calls alone + parse and "
+                   "signature check alone)",
          "measured": f"{ratio:.2f}x ({warm['cpu_ms_per_login']:.2f} ms vs "
-                     f"{floor['python3_saml_raw_cpu_ms']:.2f} ms)", "met": ratio <= 1.0},
+                     f"{floor['aws_two_calls_cpu_ms']:.2f} + "
+                     f"{floor['parse_and_signature_cpu_ms']:.2f} ms)", "met": ratio <= WARM_CPU_TARGET},
+        {"target": "warm login with a per-call latency D: about 1 x D extra (one round trip)",
+         "measured": ", ".join(f"D={d} ms: {v['extra_over_latency']:.2f} x D"
+                               for d, v in latency.items()),
+         "met": worst_latency <= LATENCY_TARGET},
         {"target": "first login: <= 1 AssumeRole per person per spoke; describe, create, "
                    "describe(s), presign, replay write only",
          "measured": _calls(first_calls), "met": first_ok},
@@ -170,18 +226,49 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         {"target": "10,000-team table validates and loads in well under a second",
          "measured": f"{table['large']['load_wall_ms']:.0f} ms for {table['large']['teams']} teams",
          "met": table["large"]["load_wall_ms"] < 1000},
-        {"target": "cold start to first answered login <= 2x import boto3 + one client",
+        {"target": f"cold start as packaged to first answered login <= {COLD_START_TARGET}x "
+                   f"import boto3 + one {floor['import_boto3_one_client_service']} client",
          "measured": f"{floor['cold_start_over_import_boto3']:.2f}x "
                      f"({report['scenarios']['cold_start']['latency_ms']['p50']:.0f} ms vs "
                      f"{floor['import_boto3_one_client_wall_ms']:.0f} ms)",
-         "met": floor["cold_start_over_import_boto3"] <= 2.0},
+         "met": floor["cold_start_over_import_boto3"] <= COLD_START_TARGET},
         {"target": f"RSS after {memory['people']:,} distinct people <= 1.1x after "
                    f"{memory['baseline_people']}",
          "measured": f"{memory['rss_ratio']:.3f}x ({memory['rss_after_mb']:.1f} MB vs "
                      f"{memory['rss_baseline_mb']:.1f} MB; clients {memory['clients_baseline']} -> "
                      f"{memory['clients_after']})",
-         "met": memory["rss_ratio"] <= 1.1},
+         "met": memory["rss_ratio"] <= RSS_TARGET},
     ]
+
+
+def headline(report: dict[str, Any]) -> dict[str, Any]:
+    """The issue's four figures of one report, as numbers."""
+    floor, memory = report["floor"], report["memory"]
+    return {
+        "commit": report.get("tree", {}).get("commit", ""),
+        "warm_cpu_ms": report["scenarios"]["warm"]["cpu_ms_per_login"],
+        "warm_floor_cpu_ms": floor["warm_floor_cpu_ms"],
+        "warm_cpu_over_floor": floor["warm_cpu_over_floor"],
+        "latency_extra_over_d": {d: v["extra_over_latency"]
+                                 for d, v in report["latency"]["per_call_ms"].items()},
+        "latency_waited_over_d": {d: v["waited_over_latency"]
+                                  for d, v in report["latency"]["per_call_ms"].items()},
+        "latency_p50_ms": {"0": report["latency"]["base_p50_ms"]} | {
+            d: v["p50_ms"] for d, v in report["latency"]["per_call_ms"].items()},
+        "cold_start_ms": report["scenarios"]["cold_start"]["latency_ms"]["p50"],
+        "cold_start_range_ms": report["scenarios"]["cold_start"]["wall_range_ms"],
+        "import_boto3_one_client_range_ms": floor["import_boto3_one_client_wall_range_ms"],
+        "import_boto3_one_client_ms": floor["import_boto3_one_client_wall_ms"],
+        "cold_start_over_import_boto3": floor["cold_start_over_import_boto3"],
+        "rss_baseline_mb": memory["rss_baseline_mb"], "rss_after_mb": memory["rss_after_mb"],
+        "rss_ratio": memory["rss_ratio"], "people": memory["people"],
+        "baseline_people": memory["baseline_people"],
+    }
+
+
+def compare(after: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """The headline figures of this run's tree (``after``) beside ``before``'s, if measured."""
+    return {"after": headline(after), "before": headline(before) if before else None}
 
 
 def _calls(calls: dict[str, float]) -> str:
@@ -239,7 +326,11 @@ def format_table(report: dict[str, Any]) -> str:
         f"  the broker's own work (warm login - those calls):        "
         f"{floor['broker_own_cpu_ms']:.2f} ms CPU = "
         f"{floor['broker_own_over_python3_saml']:.2f}x python3-saml alone",
-        f"  cold start, process start -> first answered login:       "
+        f"  parse + signature check alone (xmlsec, same response):   "
+        f"{floor['parse_and_signature_cpu_ms']:.2f} ms CPU",
+        f"  warm login CPU / (the two calls + parse and signature):  "
+        f"{floor['warm_cpu_over_floor']:.2f}x ({floor['warm_floor_cpu_ms']:.2f} ms)",
+        f"  cold start as packaged, process start -> first login:    "
         f"{cold['latency_ms']['p50']:.0f} ms (imports done at {cold['import_ms']:.0f} ms, "
         f"wired at {cold['ready_ms']:.0f} ms)",
         f"  import boto3 + one {floor['import_boto3_one_client_service']} client, fresh process: "
@@ -267,6 +358,14 @@ def format_table(report: dict[str, Any]) -> str:
         f"  ratio {memory['rss_ratio']:.3f}x, {memory['kb_per_person']:.1f} KB and "
         f"{memory['cpu_ms_per_new_person']:.2f} ms CPU per new person",
     ]
+    latency = report["latency"]
+    lines += ["", f"Warm login with an injected per-call latency D ({latency['logins']} logins "
+                  f"per D, round robin; D = 0: wall p50 {latency['base_p50_ms']:.1f} ms)"]
+    for d, v in latency["per_call_ms"].items():
+        lines.append(f"  D = {d:>3} ms: wall p50 {v['p50_ms']:6.1f} ms, extra (median of paired "
+                     f"differences) {v['extra_ms']:6.1f} ms = {v['extra_over_latency']:.2f} x D; "
+                     f"waiting on the network {v['waited_over_latency']:.2f} x D")
+    lines += ["", *format_comparison(report["comparison"])]
     lines += ["", "Targets"]
     for target in report["targets"]:
         mark = "met    " if target["met"] else "NOT MET"
@@ -274,3 +373,39 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append(f"\n(run took {report['duration_s']:.0f} s; python {report['machine']['python']}, "
                  f"{report['machine']['cpus']} CPUs)")
     return "\n".join(lines)
+
+
+def format_comparison(comparison: dict[str, Any]) -> list[str]:
+    """The four headline figures, before (when measured) and after, with their targets."""
+    after, before = comparison["after"], comparison["before"]
+    sides = [("before", before), ("after", after)] if before else [("this run", after)]
+    rows: list[tuple[str, ...]] = [
+        ("", *(f"{name} {figures['commit']}".strip() for name, figures in sides), "target")]
+
+    def row(label: str, target: str, show: Any) -> None:
+        rows.append((label, *(show(figures) for _, figures in sides), target))
+
+    row("warm CPU / (two AWS calls + parse & signature)", f"<= {WARM_CPU_TARGET}x",
+        lambda f: f"{f['warm_cpu_over_floor']:.2f}x")
+    row("  warm CPU ms per sign-in", "", lambda f: f"{f['warm_cpu_ms']:.2f}")
+    row("  floor ms", "", lambda f: f"{f['warm_floor_cpu_ms']:.2f}")
+    for d in after["latency_extra_over_d"]:
+        row(f"warm wall extra at D = {d} ms, in D", "about 1x",
+            lambda f, d=d: f"{f['latency_extra_over_d'][d]:.2f}x")
+        row("  wall p50 ms (D = 0: p50 ms)", "",
+            lambda f, d=d: f"{f['latency_p50_ms'][d]:.1f} ({f['latency_p50_ms']['0']:.1f})")
+        row("  waiting on the network, in D", "1x",
+            lambda f, d=d: f"{f['latency_waited_over_d'][d]:.2f}x")
+    row("cold start as packaged / boto3 + one client", f"<= {COLD_START_TARGET}x",
+        lambda f: f"{f['cold_start_over_import_boto3']:.2f}x")
+    row("  median ms (floor ms)", "",
+        lambda f: f"{f['cold_start_ms']:.0f} ({f['import_boto3_one_client_ms']:.0f})")
+    row("  range ms (floor range ms)", "", lambda f: "{:.0f}-{:.0f} ({:.0f}-{:.0f})".format(
+        *f["cold_start_range_ms"], *f["import_boto3_one_client_range_ms"]))
+    row(f"RSS {after['people']:,} people / {after['baseline_people']} people", f"<= {RSS_TARGET}x",
+        lambda f: f"{f['rss_ratio']:.3f}x")
+    row("  MB", "", lambda f: f"{f['rss_after_mb']:.1f} / {f['rss_baseline_mb']:.1f}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    title = "Before / after (one run)" if before else "Headline figures (no --before tree given)"
+    return [title] + ["  " + "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                                       for i, cell in enumerate(r)) for r in rows]

@@ -10,9 +10,19 @@ Process layout (2 cores suffice):
   container, running the real handler; worker 0 also runs first logins and
   the routing-table-size comparison;
 - cold-start children (:mod:`.coldstart`): a fresh interpreter per run, for
-  the broker and for the ``import boto3`` + one client floor;
+  the broker as packaged (``scripts/package-lambda.sh``: the broker package
+  with its bytecode) and for the ``import boto3`` + one SageMaker client floor;
 - the memory child (:mod:`.memory`): one fresh container serving ``--people``
   distinct people, RSS after 10 and after all of them.
+
+With ``--before TREE`` (a checkout of another commit, e.g. ``git worktree add
+/tmp/bench-before <commit>``) the workers, cold starts and memory child run
+for that tree's broker too, in the same run against the same emulator, and the
+report sets the two side by side. Every child is this tree's harness file run
+with ``python -P`` and ``PYTHONPATH`` set to the tree (or artifact) measured,
+so both sides are driven by the same code; the measured tree needs only the
+runtime API the harness calls (the handler, wiring, routing, ``AwsClients``),
+``broker.local.idp`` and ``broker.local.bench.landscape``'s constants.
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ from broker.ops.routing_source import compile_routing_file
 SMALL_TABLE = 10
 COMPARE_BLOCKS = 4  # small and large tables alternate, so drift hits both alike
 WORKER_TIMEOUT_SECONDS = 600
+HARNESS = Path(__file__).resolve().parent
+THIS_TREE = HARNESS.parents[2]  # broker/local/bench -> the tree that holds broker/
 
 
 @dataclass(frozen=True)
@@ -61,12 +73,28 @@ class BenchOptions:
     cold_starts: int = 3
     floor_repeats: int = 200
     people: int = 1000
+    latencies_ms: tuple[int, ...] = (10, 20, 40)
+    latency_logins: int = 30
+    before: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("logins", "users", "teams", "table_size", "accounts", "concurrency",
-                     "compare_logins", "cold_starts", "floor_repeats", "people"):
+                     "compare_logins", "cold_starts", "floor_repeats", "people", "latency_logins"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not self.latencies_ms or min(self.latencies_ms) < 1:
+            raise ValueError("latencies_ms must be one or more values of at least 1")
+        if self.before is not None and not (Path(self.before) / "broker" / "handler.py").is_file():
+            raise ValueError(f"before: {self.before} holds no broker package")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One broker measured: ``tree`` holds its ``broker`` package; ``prefix`` keeps its people apart."""
+
+    name: str
+    tree: Path
+    prefix: str
 
 
 Progress = Callable[[str], None]
@@ -76,9 +104,17 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
     """Run the whole benchmark and return the report (see :mod:`.report` for its shape)."""
     say = progress or (lambda _: None)
     started = time.perf_counter()
+    sides = [Side("after", THIS_TREE, "")]
+    if options.before:
+        sides.insert(0, Side("before", Path(options.before).resolve(), "before-"))
+    workers: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
         work = Path(tmp)
         base_env = landscape.aws_env("http://unset.invalid")
+        artifacts = {}
+        for side in sides:
+            say(f"packaging {side.name} ({side.tree}) with scripts/package-lambda.sh")
+            artifacts[side.name] = package(side.tree, work / f"lambda-{side.name}")
         say("starting the emulator (its own process)")
         emulator = EmulatorProcess(base_env)
         try:
@@ -89,25 +125,74 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
             idps = _idps(teams)
             say(f"writing routing tables ({SMALL_TABLE} and {options.table_size} teams)")
             routing = _routing_files(work, teams, idps, options)
-            users = [f"user{n}@example.com" for n in range(1, options.users + 1)]
-            pairs = [[user, team.id] for user in users for team in teams]
 
-            say("measuring the floor: python3-saml strict validation")
+            say("measuring the floors: python3-saml strict validation, parse + signature check")
             floor = measure_floor(idps[teams[0].id], teams[0], options.floor_repeats)
 
-            say(f"signing in through {options.concurrency} broker process(es)")
-            workers = _run_workers(work, env, routing, idps, pairs, options)
+            for side in sides:
+                say(f"{side.name}: signing in through {options.concurrency} broker process(es)")
+                workers[side.name] = _run_workers(
+                    work, env, routing, idps, _pairs(side, teams, options), options, side)
 
-            say(f"{options.cold_starts} cold starts, and as many `import boto3` + one client")
-            cold = _cold_starts(work, env, routing["small"], idps[teams[0].id], pairs[0], options)
+            say(f"{options.cold_starts} cold starts as packaged per side, and as many "
+                "`import boto3` + one SageMaker client")
+            cold = _cold_starts(work, env, routing["small"], idps, teams, options, sides, artifacts)
         finally:
             emulator.stop()
-        say(f"memory: {options.people} distinct people in one fresh container (stubbed endpoints)")
-        memory = _memory(work, base_env, options.people)
-    from broker.local.bench.report import build_report
+        memory = {}
+        for side in sides:
+            say(f"{side.name}: memory of {options.people} distinct people in one fresh container")
+            memory[side.name] = _memory(work, base_env, options.people, side)
+    from broker.local.bench.report import build_report, compare
 
-    return build_report(options, floor, workers, cold, machine(), time.perf_counter() - started,
-                        memory)
+    duration = time.perf_counter() - started
+    reports = {side.name: build_report(
+        options, floor, workers[side.name], {"broker": cold[side.name], "boto3": cold["boto3"]},
+        machine(), duration, memory[side.name]) | {"tree": tree_revision(side.tree)}
+        for side in sides}
+    report = reports["after"]
+    if "before" in reports:
+        report["before"] = reports["before"]
+    report["comparison"] = compare(report, reports.get("before"))
+    return report
+
+
+def tree_revision(tree: Path) -> dict[str, str]:
+    """Where a side's code came from: its path and git commit (``+dirty`` with changes)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    if git("status", "--porcelain", "--untracked-files=no"):
+        commit += "+dirty"
+    return {"path": str(tree), "commit": commit}
+
+
+def package(tree: Path, out: Path) -> Path:
+    """The tree's broker package as the Lambda gets it: ``scripts/package-lambda.sh`` of that
+    tree, bytecode compiled by this interpreter (the dependencies are this environment's,
+    which pip compiled when it installed them)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env = dict(os.environ, OUT=str(out), WITH_DEPENDENCIES="0", PY_VERSION=version,
+               BYTECODE_PYTHON=sys.executable, PYTHON=sys.executable)
+    done = subprocess.run(["bash", str(tree / "scripts" / "package-lambda.sh")], env=env,
+                          capture_output=True, text=True, timeout=WORKER_TIMEOUT_SECONDS, check=False)
+    if done.returncode != 0 or not (out / "broker" / "handler.py").is_file():
+        raise RuntimeError(f"packaging {tree} failed:\n{done.stderr[-4000:]}")
+    return out
+
+
+def child(module: str, *args: str) -> list[str]:
+    """The command of one of this tree's harness children, run as a file: ``-P`` keeps its
+    folder off ``sys.path``, so ``PYTHONPATH`` alone says whose broker is imported."""
+    return [sys.executable, "-P", str(HARNESS / f"{module}.py"), *args]
+
+
+def _pairs(side: Side, teams: list[BenchTeam], options: BenchOptions) -> list[list[str]]:
+    users = [f"{side.prefix}user{n}@example.com" for n in range(1, options.users + 1)]
+    return [[user, team.id] for user in users for team in teams]
 
 
 def machine() -> dict[str, Any]:
@@ -172,8 +257,33 @@ def measure_floor(idp: Any, team: BenchTeam, repeats: int) -> dict[str, Any]:
             speedups.install()
     validator = SamlValidator(sp, {team.issuer: application})
     broker_ms = _cpu_ms_per_call(lambda: validator.validate(response), repeats)
+    signature_ms = _cpu_ms_per_call(parse_and_verify(response, idp.cert_pem), repeats)
     return {"python3_saml_raw_cpu_ms": raw_ms, "broker_validator_cpu_ms": broker_ms,
-            "repeats": repeats}
+            "parse_and_signature_cpu_ms": signature_ms, "repeats": repeats}
+
+
+def parse_and_verify(response: str, cert_pem: str) -> Callable[[], None]:
+    """The least any validator must do: base64-decode, parse (python3-saml's hardened parser)
+    and verify the assertion's signature with xmlsec; the application's key is loaded once,
+    as a validator could keep it."""
+    import base64
+
+    import xmlsec
+    from onelogin.saml2.constants import OneLogin_Saml2_Constants as Ns
+    from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+    key = xmlsec.Key.from_memory(cert_pem.encode(), xmlsec.constants.KeyDataFormatCertPem)
+
+    def verify() -> None:
+        root = OneLogin_Saml2_XML.to_etree(base64.b64decode(response))
+        assertion = root.find(f"{{{Ns.NS_SAML}}}Assertion")
+        signature = assertion.find(f"{{{Ns.NS_DS}}}Signature")
+        xmlsec.tree.add_ids(assertion, ["ID"])
+        context = xmlsec.SignatureContext()
+        context.key = key
+        context.verify(signature)  # raises when the signature does not verify
+
+    return verify
 
 
 def _cpu_ms_per_call(call: Callable[[], Any], repeats: int) -> float:
@@ -190,8 +300,10 @@ def _cycle(pairs: list[list[str]], count: int, offset: int = 0) -> list[list[str
 
 
 def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps: dict[str, Any],
-                 pairs: list[list[str]], options: BenchOptions) -> list[dict[str, Any]]:
+                 pairs: list[list[str]], options: BenchOptions, side: Side) -> list[dict[str, Any]]:
     n = options.concurrency
+    work = work / side.name
+    work.mkdir()
     go = str(work / "go")
     ready = [str(work / f"ready-{i}") for i in range(n)]
     per_worker = max(1, options.logins // n)
@@ -205,8 +317,12 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
         if i == 0:
             phases = [{"name": "first", "routing": "small", "measure": True, "pairs": pairs}, warm,
                       {"name": "aws-floor", "routing": "small", "pairs": pairs,
-                       "aws_floor": max(20, per_worker // 2)},
-                      {"name": "large-warmup", "routing": "large", "pairs": pairs}]
+                       "aws_floor": max(20, per_worker // 2)}]
+            # Round robin, login by login: drift and the neighbours' load hit every D alike.
+            cycle = [0, *options.latencies_ms]
+            phases.append({"name": "latency", "routing": "small", "latency_cycle_ms": cycle,
+                           "pairs": _cycle(pairs, options.latency_logins * len(cycle))})
+            phases.append({"name": "large-warmup", "routing": "large", "pairs": pairs})
             for round_ in range(COMPARE_BLOCKS):
                 for table in ("small", "large"):
                     phases.append({"name": f"compare-{table}", "routing": table, "measure": True,
@@ -222,8 +338,9 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
         job_file, result_file = work / f"job-{i}.json", work / f"result-{i}.json"
         job_file.write_text(json.dumps(job))
         processes.append((subprocess.Popen(
-            [sys.executable, "-m", "broker.local.bench.worker", str(job_file), str(result_file)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env), result_file))
+            child("worker", str(job_file), str(result_file)), stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, env=env | {"PYTHONPATH": str(side.tree)}),
+            result_file))
     try:
         deadline = time.monotonic() + WORKER_TIMEOUT_SECONDS
         while not all(os.path.exists(path) for path in ready):
@@ -245,27 +362,35 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
                 process.wait()
 
 
-def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idp: Any, pair: list[str],
-                 options: BenchOptions) -> dict[str, Any]:
-    broker_runs, baseline_runs = [], []
+def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idps: dict[str, Any],
+                 teams: list[BenchTeam], options: BenchOptions, sides: list[Side],
+                 artifacts: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
+    """Per run: each side's packaged broker, then the floor, all interleaved against drift."""
+    runs: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides} | {"boto3": []}
     for run in range(options.cold_starts):
-        user, team = pair
-        event = landscape.acs_event(idp.encode(idp.build_response(
-            user_id=user, team_id=team, audience=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)))
-        job = {"routing_file": routing_file, "table_name": BENCH_TABLE, "table_region": HUB_REGION,
-               "event": event}
-        broker_runs.append(_spawn_cold(work, env, "broker", job, run))
-        baseline_runs.append(_spawn_cold(work, env, "boto3", job, run))
-    return {"broker": broker_runs, "boto3": baseline_runs}
+        for side in sides if run % 2 == 0 else sides[::-1]:  # neither side always goes first
+            user, team = _pairs(side, teams, options)[0]  # a person whose profile exists
+            idp = idps[team]
+            event = landscape.acs_event(idp.encode(idp.build_response(
+                user_id=user, team_id=team, audience=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)))
+            job = {"routing_file": routing_file, "table_name": BENCH_TABLE,
+                   "table_region": HUB_REGION, "event": event}
+            runs[side.name].append(_spawn_cold(work, env, "broker", job, f"{side.name}-{run}",
+                                               artifacts[side.name]))
+        runs["boto3"].append(_spawn_cold(work, env, "boto3", job, str(run), artifacts["after"]))
+    return runs
 
 
-def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any], run: int) -> dict[str, Any]:
+def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any], run: str,
+                artifact: Path) -> dict[str, Any]:
     job_file, result_file = work / f"cold-{mode}-{run}.json", work / f"cold-{mode}-{run}-result.json"
     job_file.write_text(json.dumps(job))
+    # /var/task is read-only: nothing may be compiled and kept between cold starts.
+    child_env = env | {"PYTHONPATH": str(artifact), "PYTHONDONTWRITEBYTECODE": "1"}
     spawned = time.time()
     completed = subprocess.run(
-        [sys.executable, "-m", "broker.local.bench.coldstart", mode, str(job_file), str(result_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        child("coldstart", mode, str(job_file), str(result_file)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=child_env,
         timeout=WORKER_TIMEOUT_SECONDS, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"a cold-start child ({mode}) failed:\n{completed.stderr[-4000:]}")
@@ -275,12 +400,12 @@ def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any],
     return result
 
 
-def _memory(work: Path, env: dict[str, str], people: int) -> dict[str, Any]:
-    result_file = work / "memory-result.json"
+def _memory(work: Path, env: dict[str, str], people: int, side: Side) -> dict[str, Any]:
+    result_file = work / f"memory-{side.name}-result.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "broker.local.bench.memory", str(people), str(result_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-        timeout=WORKER_TIMEOUT_SECONDS, check=False)
+        child("memory", str(people), str(result_file)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env | {"PYTHONPATH": str(side.tree)}, timeout=WORKER_TIMEOUT_SECONDS, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"the memory child failed:\n{completed.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(result_file.read_text())

@@ -1,14 +1,20 @@
 """One broker process of the benchmark: a Lambda container signing people in, measured.
 
-``python -m broker.local.bench.worker JOB.json RESULT.json`` runs the job's
-phases in order through the real handler (:func:`broker.handler.lambda_handler`
-with API Gateway events), wired exactly as the Lambda wires itself
+``python -P .../worker.py JOB.json RESULT.json`` (``PYTHONPATH``: the tree
+whose broker is measured) runs the job's phases in order through the real
+handler (:func:`broker.handler.lambda_handler` with API Gateway events),
+wired exactly as the Lambda wires itself
 (:func:`broker.wiring.build_login_service` on the routing table loaded by
 :func:`broker.routing.routing_table_from_env`). Each phase's responses are
 signed before its clock starts, so only the broker's work is measured:
 ``time.process_time`` (this process's CPU, every thread), wall time per
-login, and AWS calls counted on botocore's events. The parent sends stdout
-(the handler's log lines and metrics) to /dev/null; results go to a file.
+login, and AWS calls counted on botocore's events. A phase with
+``latency_cycle_ms`` [0, D1, D2, ...] gives its n-th login the n-th latency of
+the cycle (round robin), added to every HTTP attempt in the thread that makes
+it (a sleep on ``before-send``, as a network round trip would wait), so
+overlapped calls show as about 1 x D and sequential ones as 2 x D. The parent
+sends stdout (the handler's log lines and metrics) to /dev/null; results go to
+a file.
 """
 
 from __future__ import annotations
@@ -55,6 +61,35 @@ class CallCounter:
         self.attempts = 0
 
 
+class InjectedLatency:
+    """``before-send``: wait ``seconds`` before each HTTP attempt, in the calling thread.
+
+    Each wait is recorded (start, end), so a login's time spent waiting on the
+    network is the union of its waits: 2 x D for two calls one after the
+    other, about 1 x D for overlapped ones, whatever else the machine does.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.waits: list[tuple[float, float]] = []
+
+    def __call__(self, **_: Any) -> None:
+        if self.seconds:
+            started = time.perf_counter()
+            time.sleep(self.seconds)
+            self.waits.append((started, time.perf_counter()))  # atomic: safe from any thread
+
+    def waited_ms(self) -> float:
+        """How long, in ms, at least one thread was waiting since the last call; then forget."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.waits):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        self.waits.clear()
+        return total * 1000
+
+
 def peak_rss_kb() -> int:
     """Peak resident memory of this program so far, in KiB.
 
@@ -87,6 +122,7 @@ class Worker:
 
         self.job = job
         self.counter = CallCounter()
+        self.latency = InjectedLatency()
         self.services: dict[str, Any] = {}
         self.loads: dict[str, dict[str, float]] = {}
         self.idps = {
@@ -109,6 +145,7 @@ class Worker:
         clients = self.clients = AwsClients()
         clients.register("provide-client-params", self.counter.on_call)
         clients.register("before-send", self.counter.on_send)
+        clients.register("before-send", self.latency, first=True)
         service = build_login_service(table, BrokerSettings.from_env(), clients)
         self.loads[routing] = {
             "teams": len(table.teams),
@@ -171,21 +208,29 @@ class Worker:
         if phase.get("wait"):
             wait_for(phase["wait"])
         context = LambdaContext()
+        cycle = phase.get("latency_cycle_ms") or [0]
+        injected = [cycle[n % len(cycle)] for n in range(len(events))]
         statuses: Counter[int] = Counter()
         latencies: list[float] = []
+        waited: list[float] = []
         self.counter.reset()
         started_at = time.time()
         cpu, wall = time.process_time(), time.perf_counter()
-        for event in events:
+        for event, latency_ms in zip(events, injected, strict=True):
+            self.latency.seconds = latency_ms / 1000
             begin = time.perf_counter()
             response = handler.lambda_handler(event, context)
             latencies.append((time.perf_counter() - begin) * 1000)
+            waited.append(self.latency.waited_ms())
             statuses[response["statusCode"]] += 1
         cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
+        self.latency.seconds = 0.0
         return {
             "name": phase["name"],
             "routing": phase["routing"],
             "measured": bool(phase.get("measure")),
+            "injected_latency_ms": injected,
+            "waited_ms": waited,
             "logins": len(events),
             "statuses": {str(code): count for code, count in sorted(statuses.items())},
             "calls": dict(sorted(self.counter.calls.items())),
