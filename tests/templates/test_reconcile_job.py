@@ -25,6 +25,8 @@ def test_the_job_runs_the_runtime_package_with_its_own_role_on_a_schedule(hub: d
     assert job["Role"] != broker["Role"]  # the broker's role may delete nothing
     env = job["Environment"]["Variables"]
     assert (env["BROKER_RECONCILE_APPLY"], env["BROKER_RECONCILE_MAX"]) == ("false", "5")
+    # the package ships the compiled table only (scripts/package-lambda.sh)
+    assert env["BROKER_ROUTING_FILE"] == broker["Environment"]["Variables"]["BROKER_ROUTING_FILE"]
     [schedule] = [s for s in resources_of_type(hub, "AWS::Scheduler::Schedule").values()
                   if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["ReconcileFunction", "Arn"]}]
     assert schedule["Properties"]["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
