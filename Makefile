@@ -56,6 +56,10 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
+## screenshots: refresh docs/screenshots/ from the browser tests of every page state (axe-core included)
+screenshots: venv axe
+	BROKER_REQUIRE_AXE=1 BROKER_SCREENSHOT_DIR=docs/screenshots $(BIN)/pytest tests/e2e/test_pages_browser.py
+
 ## package: the Lambda artifact in build/lambda (template.yaml's CodeUri), Linux wheels, no Docker
 package: venv
 	scripts/package-lambda.sh

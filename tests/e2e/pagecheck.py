@@ -19,7 +19,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE_JS = Path(os.environ.get("BROKER_AXE_JS") or ROOT / "build/axe/node_modules/axe-core/axe.min.js")
-SCREENSHOTS = Path(os.environ.get("BROKER_SCREENSHOT_DIR") or ROOT / "docs/screenshots")
+# build/ by default, so a test run leaves the committed pictures alone; `make screenshots` refreshes docs/.
+SCREENSHOTS = Path(os.environ.get("BROKER_SCREENSHOT_DIR") or ROOT / "build/screenshots")
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 
@@ -69,7 +70,7 @@ def assert_accessible_without_scripts(no_js: WebDriver, checker: WebDriver) -> N
 
 
 def screenshot(browser: WebDriver, name: str, *, phone: bool = False) -> Path:
-    """``docs/screenshots/<name>.png`` of the current page at desktop (or phone) width."""
+    """``<SCREENSHOTS>/<name>.png`` of the current page at desktop (or phone) width."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     width, height = PHONE if phone else DESKTOP
