@@ -192,7 +192,7 @@ class IdentityStoreUnavailable(BrokerError):
     title = "Temporarily unavailable"
     public_message = (
         "The sign-in service cannot check your team memberships right now. Wait a minute, then "
-        "open Studio again from your SSO portal. If it keeps failing, contact the platform team "
+        "open Studio again from your access portal. If it keeps failing, contact the platform team "
         "with the reference below."
     )
 
