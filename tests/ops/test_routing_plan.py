@@ -421,3 +421,23 @@ def test_validate_with_a_base_reports_a_clash_on_the_added_team(
     assert main(["routing", "validate", str(table), *accounts]) == 1
     without = capsys.readouterr().out
     assert "teams[3].execution_role: " in without and "for team 'a1'" in without
+
+
+def test_a_changed_spoke_template_updates_every_instance_and_says_so(
+        tmp_path: Path, registry: AccountRegistry) -> None:
+    from broker.ops.stacksets import DEFAULT_TEMPLATES
+
+    head = tmp_path / "stacksets"
+    shutil.copytree(DEFAULT_TEMPLATES, head)
+    (head / "network.yaml").write_text((head / "network.yaml").read_text() + "# changed\n")
+    table = load_table(BASE.read_text(), "base.yaml")
+
+    plan = plan_routing(table, table, registry, templates=head, old_templates=DEFAULT_TEMPLATES)
+
+    assert {(s.stack_set, s.account, s.region, s.action) for s in plan.spokes or ()} == {
+        ("studio-spoke-network", "111111111111", "us-east-1", "update"),
+        ("studio-spoke-network", "111111111111", "us-west-2", "update"),
+        ("studio-spoke-network", "222222222222", "eu-west-1", "update"),
+        ("studio-spoke-network", "444444444444", "eu-central-1", "update")}
+    assert all(s.details == ("template changed (stacksets/network.yaml): CloudFormation updates every "
+                             "instance",) for s in plan.spokes or ())
