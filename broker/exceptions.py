@@ -189,6 +189,7 @@ class IdentityStoreUnavailable(BrokerError):
     """
 
     status = 503
+    retry_after_seconds = 60  # the membership cache's lifetime: an answer is kept no longer
     title = "Temporarily unavailable"
     public_message = (
         "The sign-in service cannot check your team memberships right now. Wait a minute, then "

@@ -445,7 +445,8 @@ def _template_too_large(context: RuleContext, account_id: str, teams: list[Any],
     ordered = sorted(teams, key=lambda t: index_of[t.id])
     added = [t for t in ordered if base is not None and t.id not in base]
     team = (added or ordered)[-1]
-    fit = max(1, TEMPLATE_BODY_LIMIT // len(team_roles_template(account_id, ordered[:1])))
+    one, two = (len(team_roles_template(account_id, ordered[:n]).encode("utf-8")) for n in (1, 2))
+    fit = 1 + max(0, TEMPLATE_BODY_LIMIT - one) // max(1, two - one)  # each team adds about two - one
     return context.at("team-roles-template-size", ("teams", index_of[team.id], "account"),
                       f"account {account_id} would have {len(teams)} teams: its generated team-roles "
                       f"template would be over CloudFormation's {TEMPLATE_BODY_LIMIT:,}-byte TemplateBody, "
