@@ -19,7 +19,6 @@ from broker.replay import ReplayCache
 from broker.saml import SamlValidator
 from broker.spokes import SpokeSessions
 
-
 # How long a team picker's choices can be used: a person reads the page first.
 PICKER_SECONDS = 300
 
