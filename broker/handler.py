@@ -37,7 +37,7 @@ from broker.exceptions import (
 from broker.login import Landed, LoginResult, LoginService, Picking, SignInTrace
 from broker.metadata import sp_metadata_xml
 from broker.routing import routing_table_from_env
-from broker.wiring import BrokerSettings, build_login_service
+from broker.wiring import PICKER_SECONDS, BrokerSettings, build_login_service
 
 SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
@@ -45,7 +45,7 @@ HOLDING_RETRY_SECONDS = 3
 CONTINUE_COOKIE_SECONDS = 300
 # The team picker's token: its own cookie, so that a picker and a holding page never meet.
 PICK_COOKIE = "__Host-studio-broker-pick"
-PICK_COOKIE_SECONDS = 300  # as long as the picker's token lives (wiring.PICKER_SECONDS)
+PICK_COOKIE_SECONDS = PICKER_SECONDS  # as long as the picker's token lives
 # What a choice link may carry: the 128-bit choice value, base64url.
 CHOICE = re.compile(r"[A-Za-z0-9_-]{22}")
 # What the holding page's continue link may carry back: the first request's reference.
