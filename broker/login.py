@@ -281,6 +281,7 @@ class LoginService:
         The assertion's id is consumed only once the broker lands or shows the picker: a
         refusal, or an Identity Store that does not answer, writes nothing anywhere.
         """
+        teams: list[Team] = []
         try:
             memberships = self._memberships()
             with within_deadline(deadline):
@@ -315,6 +316,8 @@ class LoginService:
             return Picking(token, choices, trace)
         except BrokerError as error:
             error.about(application=identity.application, user=source_identity(identity.user_id))
+            if len(teams) == 1:  # the page may name the one team (a verified fact by now)
+                error.about(team=teams[0].id)
             raise
 
     def _memberships(self) -> Memberships:
