@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from html import unescape
 from types import MappingProxyType
 from typing import Any
@@ -24,6 +25,7 @@ from botocore.exceptions import EndpointConnectionError
 from broker import handler
 from broker.aws import AwsClients
 from broker.config import IdentityStoreRef, IdpApplication
+from broker.emulator import settings as emulator_settings
 from broker.local.idp import SamlIdentityProvider
 from broker.wiring import BrokerSettings, build_login_service
 from tests.functional.conftest import SPOKES, TABLE, Landscape, get_event, headers_of
@@ -201,6 +203,24 @@ def test_a_person_in_two_teams_gets_a_picker_and_a_choice_lands_in_that_team(
     assert cleared and "Max-Age=0" in cleared[0]
     (profile,) = landscape.all_profiles()
     assert profile["DomainId"] == landscape.domain_ids["team2"]
+
+
+def test_a_choice_whose_profile_is_slow_gets_the_holding_page_and_continues(
+    landscape: Landscape, store: Store
+) -> None:
+    emulator_settings.configure(profile_delay_seconds=1.0)
+    landscape.service.profiles.wait_seconds = 0.1
+    landscape.service.resume_wait_seconds = 0.1
+    picker = studio_sign_in(landscape, "both")
+    holding = choose(landscape, choices(picker)["Fraud analytics"], pick_cookie(picker))
+    assert holding["statusCode"] == 202 and "Preparing Studio for Fraud analytics" in holding["body"]
+    cookies = holding["multiValueHeaders"]["Set-Cookie"]
+    (cont,) = [c.split(";", 1)[0] for c in cookies if c.startswith(f"{handler.CONTINUE_COOKIE}=")]
+    assert any(c.startswith(f"{handler.PICK_COOKIE}=;") and "Max-Age=0" in c for c in cookies)
+    time.sleep(1.1)
+    landed = landscape.invoke(get_event("/saml/continue", cookie=cont))
+    assert landed["statusCode"] == 302
+    assert headers_of(landed)["Location"].startswith(f"https://{landscape.domain_ids['team1']}.")
 
 
 def test_the_assertion_is_consumed_when_the_picker_is_shown(landscape: Landscape, store: Store) -> None:
