@@ -39,6 +39,10 @@ CAPACITY_WARNING_RATIO = 0.8
 # count for nothing. AWS: https://docs.aws.amazon.com/sagemaker/latest/dg/custom-tags.html
 SAGEMAKER_TAG_LIMIT = 50
 SAGEMAKER_ARN_TAGS = ("sagemaker:domain-arn", "sagemaker:user-profile-arn", "sagemaker:space-arn")
+# CreateStackSet/UpdateStackSet TemplateBody: "a maximum length of 51,200 bytes" (the rollout
+# passes the generated team-roles template inline).
+TEMPLATE_BODY_LIMIT = 51_200
+_TEMPLATE_PROBE_TEAMS = 32  # a probe: when these teams alone are over the limit, so are all
 _STACKSET_ROLES = ("AWSCloudFormationStackSetExecutionRole", "AWSCloudFormationStackSetAdministrationRole")
 _DEFAULT_BROKER_ROLE = "StudioBrokerAccess"
 
@@ -97,6 +101,8 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("execution-role-shared", ERROR, "two teams of one account use one execution role"),
     Rule("execution-role-reserved", ERROR, "the execution role has a name the spoke uses otherwise"),
     Rule("execution-role-not-provisioned", ERROR, "the team-roles StackSet would not create the role"),
+    Rule("team-roles-template-size", ERROR,
+         "an account's generated team-roles template is over CloudFormation's 51,200-byte TemplateBody"),
     Rule("certificate-expires-soon", WARNING, "an IdP certificate expires within --cert-warning-days"),
     Rule("certificate-shared", WARNING, "two applications trust the same certificate"),
     Rule("shared-applications-unused", WARNING, "shared_applications is set, one application routes"),
@@ -405,7 +411,11 @@ def _roles_provisioned(context: RuleContext) -> Iterator[Finding]:
             by_account.setdefault(team.account_id, []).append(team)
     for account_id, teams in sorted(by_account.items()):
         clashing = yield from _resource_id_clashes(context, account_id, teams, index_of)
-        roles = _template_roles(team_roles_template(account_id, teams))
+        template = _team_roles_template_within_limit(account_id, teams)
+        if template is None:
+            yield _template_too_large(context, account_id, teams, index_of)
+            continue
+        roles = _template_roles(template)
         for team in teams:
             path, name = role_path_and_name(team.execution_role_arn)
             found = roles.get(team.id)
@@ -416,6 +426,34 @@ def _roles_provisioned(context: RuleContext) -> Iterator[Finding]:
                              f"the team-roles StackSet of account {account_id} would not create role "
                              f"{name} for team {team.id!r}: it makes {found[1] if found else 'no role'} "
                              "instead")
+
+
+def _team_roles_template_within_limit(account_id: str, teams: list[Any]) -> str | None:
+    """The account's team-roles template as the rollout makes it, or ``None`` when it would be
+    over :data:`TEMPLATE_BODY_LIMIT`. A template only grows with its teams, so when the first few
+    teams are already over, the rest is not built (a large table stays cheap to judge)."""
+    probe = sorted(teams, key=lambda t: t.id)[:_TEMPLATE_PROBE_TEAMS]
+    if len(probe) < len(teams) and len(team_roles_template(account_id, probe)) > TEMPLATE_BODY_LIMIT:
+        return None
+    template = team_roles_template(account_id, teams)
+    return template if len(template.encode("utf-8")) <= TEMPLATE_BODY_LIMIT else None
+
+
+def _template_too_large(context: RuleContext, account_id: str, teams: list[Any],
+                        index_of: Mapping[Any, int]) -> Finding:
+    """Reported on the team that the change adds last (the last of the account in the file, without
+    a base)."""
+    base = context.options.base_teams
+    ordered = sorted(teams, key=lambda t: index_of[t.id])
+    added = [t for t in ordered if base is not None and t.id not in base]
+    team = (added or ordered)[-1]
+    fit = max(1, TEMPLATE_BODY_LIMIT // len(team_roles_template(account_id, ordered[:1])))
+    return context.at("team-roles-template-size", ("teams", index_of[team.id], "account"),
+                      f"account {account_id} would have {len(teams)} teams: its generated team-roles "
+                      f"template would be over CloudFormation's {TEMPLATE_BODY_LIMIT:,}-byte TemplateBody, "
+                      "so the rollout's CreateStackSet/UpdateStackSet fails for every team of the account "
+                      f"(about {fit} teams fit in one account today); route team {team.id!r} to another "
+                      "spoke account")
 
 
 def _resource_id_clashes(context: RuleContext, account_id: str, teams: list[Any],

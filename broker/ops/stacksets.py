@@ -17,6 +17,7 @@ overrides (AWS only lets an instance override a parameter the StackSet has).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,12 @@ _TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
 
 def declared_parameters(template: str) -> dict[str, dict[str, Any]]:
     """The ``Parameters`` section of a template."""
+    return dict(_declared(template))
+
+
+@functools.lru_cache(maxsize=16)
+def _declared(template: str) -> dict[str, dict[str, Any]]:
+    # Cached by text: a plan builds both sides' StackSets from the same few templates.
     data = yaml.load(template, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
     return dict((data or {}).get("Parameters") or {})
 

@@ -36,7 +36,7 @@ ATTRIBUTE_VALUE: Final = f"{{{SAML}}}AttributeValue"
 
 _INVISIBLE_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 IDENTITY_NOT_USABLE: Final = (
-    "The user or team id your SSO portal sent has spaces at its start or end, or invisible or "
+    "The user or team id your access portal sent has spaces at its start or end, or invisible or "
     "control characters, so the Studio broker cannot tell it apart from another person's. "
     "Contact the platform team with the reference below."
 )

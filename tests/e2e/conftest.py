@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from broker.local.stack import LocalStack, StackOptions, quiet_http_logs
+from tests.e2e.chromium import start_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,3 +30,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     quiet_http_logs()
     with LocalStack(stack_options(tmp_path_factory.mktemp("local-state"))) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    """Headless Chromium for one module (skips the module where Chromium is missing)."""
+    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()

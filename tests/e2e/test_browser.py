@@ -18,7 +18,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.local.stack import LocalStack, quiet_http_logs
-from tests.e2e.chromium import requires_chromium, start_chromium
+from tests.e2e.chromium import requires_chromium
 from tests.e2e.conftest import stack_options
 
 pytestmark = requires_chromium
@@ -34,13 +34,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _open_application(browser: WebDriver, stack: LocalStack, user: str, team: str) -> None:

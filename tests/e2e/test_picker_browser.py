@@ -7,37 +7,17 @@ The picker is checked with axe-core and photographed (desktop and phone).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker.local.identity_store import STUDIO_APPLICATION
-from broker.local.stack import LocalStack, quiet_http_logs
-from tests.e2e.chromium import requires_chromium, start_chromium
-from tests.e2e.conftest import stack_options
+from broker.local.stack import LocalStack
+from tests.e2e.chromium import requires_chromium
 from tests.e2e.pagecheck import check_state
 
 pytestmark = requires_chromium
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    quiet_http_logs()
-    with LocalStack(stack_options(tmp_path_factory.mktemp("local-state"))) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _h1(browser: WebDriver, text: str, seconds: float = 20) -> None:

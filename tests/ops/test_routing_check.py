@@ -416,3 +416,21 @@ def test_a_file_over_the_size_bound_is_refused_without_being_read(tmp_path: Path
     assert found.rule == "yaml-too-large" and found.severity == "error"
     assert (found.problem.line, found.problem.column) == (1, 1)
     assert f"{MAX_FILE_BYTES + 1:,} bytes" in found.problem.message
+
+
+def test_an_account_with_too_many_teams_is_refused_without_building_its_whole_template(
+        registry: AccountRegistry) -> None:
+    import time
+
+    ids = [f"t{number}" for number in range(1000)]
+    text = edited(("    teams: [team1]\n", "    teams: [team1, " + ", ".join(ids) + "]\n"), append="".join(
+        f'  - id: {team_id}\n    account: "111111111111"\n    region: us-east-1\n'
+        f"    domain: {{name: team1studio}}\n    execution_role: studio-{team_id}-execution\n"
+        for team_id in ids))
+    started = time.perf_counter()
+    found = check(text, registry)
+    elapsed = time.perf_counter() - started
+
+    assert [(f.rule, f.field) for f in found] == [("team-roles-template-size", "teams[1001].account")]
+    assert "account 111111111111 would have 1001 teams" in found[0].problem.message
+    assert elapsed < 60  # seconds; it took minutes when each account's whole template was built and read

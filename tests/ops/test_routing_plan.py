@@ -436,3 +436,23 @@ def test_a_new_membership_application_gets_its_identity_center_step_without_a_te
     assert [(a.name, a.kind) for a in plan.applications] == [("sagemaker-studio", "added")]
     [step] = plan.identity_center
     assert "'sagemaker-studio'" in step and "no team attribute" in step and "teamid ->" not in step
+
+
+def test_a_changed_spoke_template_updates_every_instance_and_says_so(
+        tmp_path: Path, registry: AccountRegistry) -> None:
+    from broker.ops.stacksets import DEFAULT_TEMPLATES
+
+    head = tmp_path / "stacksets"
+    shutil.copytree(DEFAULT_TEMPLATES, head)
+    (head / "network.yaml").write_text((head / "network.yaml").read_text() + "# changed\n")
+    table = load_table(BASE.read_text(), "base.yaml")
+
+    plan = plan_routing(table, table, registry, templates=head, old_templates=DEFAULT_TEMPLATES)
+
+    assert {(s.stack_set, s.account, s.region, s.action) for s in plan.spokes or ()} == {
+        ("studio-spoke-network", "111111111111", "us-east-1", "update"),
+        ("studio-spoke-network", "111111111111", "us-west-2", "update"),
+        ("studio-spoke-network", "222222222222", "eu-west-1", "update"),
+        ("studio-spoke-network", "444444444444", "eu-central-1", "update")}
+    assert all(s.details == ("template changed (stacksets/network.yaml): CloudFormation updates every "
+                             "instance",) for s in plan.spokes or ())
