@@ -64,13 +64,18 @@ class IdpApplication:
     """One trusted IdP application (one Identity Center custom SAML app).
 
     ``certificates`` holds one or more PEM certificates: two during a rotation.
-    ``teams`` lists the teams this application may route to.
+    ``teams`` lists the teams this application may route to. With
+    ``by_membership`` (routing.yaml ``teams_from: membership``) ``teams`` is empty:
+    the application routes to the teams whose groups the signed person is in,
+    as the Identity Store says at sign-in, and its assertions' team attribute is
+    not read.
     """
 
     name: str
     issuer: str
     certificates: tuple[str, ...]
     teams: frozenset[str]
+    by_membership: bool = False
 
 
 @dataclass(frozen=True)

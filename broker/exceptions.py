@@ -158,6 +158,15 @@ class ContinuationInvalid(BrokerError):
     advice = PORTAL_AGAIN + " Your Studio profile keeps being prepared meanwhile."
 
 
+class ChoiceInvalid(ContinuationInvalid):
+    """A team picker's choice is missing, expired, already used or not this browser's (400)."""
+
+    title = "This team choice cannot be used"
+    public_message = ("This choice of team has expired, was already used (a choice works once), "
+                      "or was not made in this browser.")
+    advice = PORTAL_AGAIN + " Then choose your team again."
+
+
 class ContinuationCookieRefused(ContinuationInvalid):
     """The holding page set its cookie moments ago and the browser did not send it back (400)."""
 
@@ -189,13 +198,11 @@ class IdentityStoreUnavailable(BrokerError):
     """
 
     status = 503
-    retry_after_seconds = 60  # the membership cache's lifetime: an answer is kept no longer
-    title = "Temporarily unavailable"
-    public_message = (
-        "The sign-in service cannot check your team memberships right now. Wait a minute, then "
-        "open Studio again from your access portal. If it keeps failing, contact the platform team "
-        "with the reference below."
-    )
+    title = "Team memberships cannot be checked"
+    public_message = ("The sign-in service cannot check your team memberships right now, so it "
+                      "cannot tell which team's Studio to open. Nothing was changed.")
+    advice = "Wait a minute, then open Studio again from your access portal." + ASK
+    retry_after_seconds = 60
 
 
 class IdentityStoreThrottled(IdentityStoreUnavailable):

@@ -27,21 +27,27 @@ from broker.aws import CONNECT_TIMEOUT_SECONDS
 from broker.config import RoutingTable, Support
 from broker.exceptions import (
     BrokerError,
+    ChoiceInvalid,
     ContinuationCookieRefused,
     ContinuationInvalid,
     MalformedRequest,
     MethodNotAllowed,
     RequestTooLarge,
 )
-from broker.login import Landed, LoginResult, LoginService, SignInTrace
+from broker.login import Landed, LoginResult, LoginService, Picking, SignInTrace
 from broker.metadata import sp_metadata_xml
 from broker.routing import routing_table_from_env
-from broker.wiring import BrokerSettings, build_login_service
+from broker.wiring import PICKER_SECONDS, BrokerSettings, build_login_service
 
 SERVICE = "studio-broker"
 CONTINUE_COOKIE = "__Host-studio-broker-continue"
 HOLDING_RETRY_SECONDS = 3
 CONTINUE_COOKIE_SECONDS = 300
+# The team picker's token: its own cookie, so that a picker and a holding page never meet.
+PICK_COOKIE = "__Host-studio-broker-pick"
+PICK_COOKIE_SECONDS = PICKER_SECONDS  # as long as the picker's token lives
+# What a choice link may carry: the 128-bit choice value, base64url.
+CHOICE = re.compile(r"[A-Za-z0-9_-]{22}")
 # What the holding page's continue link may carry back: the first request's reference.
 REFERENCE = re.compile(r"[A-Za-z0-9-]{1,64}")
 METADATA_TYPE = "application/samlmetadata+xml"
@@ -143,6 +149,29 @@ def resume_sign_in() -> Response:
         raise
     _record("Resume", type(result).__name__, started, team=result.team_id)
     return _respond(result)
+
+
+@app.get("/saml/choose")
+def choose_team() -> Response:
+    """A team picker's link: the picker's single-use token from the cookie, the choice from the link."""
+    started = time.perf_counter()
+    try:
+        query = app.current_event.query_string_parameters or {}
+        choice = query.get("choice", "")
+        token = _cookie(PICK_COOKIE)
+        if not token or not CHOICE.fullmatch(choice):
+            raise ChoiceInvalid("choice_cookie_missing" if not token else "choice_malformed")
+        result = login_service().choose(token, choice, _source_ip(), deadline=_deadline())
+    except BrokerError as error:
+        reference = (app.current_event.query_string_parameters or {}).get("ref", "")
+        if REFERENCE.fullmatch(reference):
+            error.about(reference=reference)
+        _record("Choose", error.reason.split(":")[0], started, team=error.context.get("team"))
+        raise
+    _record("Choose", type(result).__name__, started, team=result.team_id)
+    response = _respond(result)
+    response.cookies.append(_cookie_of(PICK_COOKIE, "", max_age=0))
+    return response
 
 
 @app.get("/saml/acs")
@@ -303,6 +332,8 @@ def _respond(result: LoginResult) -> Response:
         headers["Location"] = result.url
         return Response(302, "text/html; charset=utf-8", "", headers,
                         cookies=[_continue_cookie("", max_age=0)])
+    if isinstance(result, Picking):
+        return _picker(result)
     now = time.time()
     reference = result.trace.reference or _correlation_id()
     continue_url = (_routing().service_provider.acs_url.rsplit("/acs", 1)[0]
@@ -313,8 +344,24 @@ def _respond(result: LoginResult) -> Response:
                     cookies=[_continue_cookie(result.token, max_age=CONTINUE_COOKIE_SECONDS)])
 
 
+def _picker(result: Picking) -> Response:
+    """The team picker (200), its single-use token in a cookie only this site sees."""
+    reference = result.trace.reference or _correlation_id()
+    base = _routing().service_provider.acs_url.rsplit("/acs", 1)[0] + "/choose?"
+    entries = [pages.PickerEntry(base + urlencode({"choice": c.value, "ref": reference}),
+                                 c.team.label, c.team.account_id, c.team.region)
+               for c in result.choices]
+    body = pages.picker_page(entries, _help(None, reference))
+    return Response(200, "text/html; charset=utf-8", body, _headers(),
+                    cookies=[_cookie_of(PICK_COOKIE, result.token, max_age=PICK_COOKIE_SECONDS)])
+
+
 def _continue_cookie(value: str, max_age: int) -> Cookie:
-    return Cookie(CONTINUE_COOKIE, value, path="/", secure=True, http_only=True,
+    return _cookie_of(CONTINUE_COOKIE, value, max_age)
+
+
+def _cookie_of(name: str, value: str, max_age: int) -> Cookie:
+    return Cookie(name, value, path="/", secure=True, http_only=True,
                   max_age=max_age, same_site=SameSite.STRICT_MODE)
 
 

@@ -14,12 +14,19 @@ waits for the write before it calls the spoke at all, and so does an
 assertion this container has already been posted, so a replayed assertion
 costs at most one discarded presign per container and never creates anything
 (see docs/security.md, "One round trip").
+
+An application routed by membership (``teams_from: membership``) names no
+team: the Identity Store does (:class:`~broker.membership.MembershipResolver`).
+One team lands as above; several get a :class:`Picking` (the picker page),
+whose choices are redeemed once by :meth:`LoginService.choose` against a fresh
+membership answer (see docs/security.md, "The team picker").
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -31,12 +38,15 @@ from broker.aws import within_deadline
 from broker.config import RoutingTable, Team
 from broker.exceptions import (
     BrokerError,
+    ChoiceInvalid,
+    ContinuationInvalid,
     NotAuthorised,
     ProfileGone,
     ProfileNotReady,
     TeamDisabled,
     UnknownTeam,
 )
+from broker.membership import Membership, teams_of
 from broker.profiles import ProfileService, ProfileStatus
 from broker.replay import assertion_key
 from broker.saml import Identity
@@ -64,6 +74,18 @@ class AssertionReplayGuard(Protocol):
 class Continuations(Protocol):
     def issue(self, payload: dict[str, object]) -> str: ...
     def redeem(self, token: str) -> dict[str, object]: ...
+
+
+class Memberships(Protocol):
+    def membership(self, user_id: str) -> Membership: ...
+    def forget(self, user_id: str) -> None: ...
+
+
+# A picker's payload says what it is, so that a holding-page continuation and a picker
+# can never stand in for each other.
+PICK_KIND = "pick"
+# One choice's value in the picker's link: 128 random bits, base64url.
+_CHOICE_BYTES = 16
 
 
 @dataclass(frozen=True)
@@ -95,8 +117,28 @@ class StillPreparing:
     trace: SignInTrace
 
 
-LoginResult = Landed | StillPreparing
+@dataclass(frozen=True)
+class Choice:
+    """One team on the picker: its link carries ``value``, known only server-side."""
 
+    value: str
+    team: Team
+
+
+@dataclass(frozen=True)
+class Picking:
+    """The person is in several teams: show the picker; ``token`` goes into its cookie."""
+
+    token: str
+    choices: tuple[Choice, ...]
+    trace: SignInTrace
+    team_id: str = ""  # no team yet (the metric's dimension)
+
+
+LoginResult = Landed | StillPreparing | Picking
+
+NO_TEAM_BY_MEMBERSHIP = (
+    "You are not a member of any team that uses Studio, so there is no Studio to open for you.")
 SOURCE_NOT_ALLOWED = (
     "Your team's Studio can only be reached from the organisation's network. "
     "Connect to it (for example through the VPN) and start again from your access portal."
@@ -117,12 +159,17 @@ class LoginService:
         max_attempts: int = 40,
         resume_wait_seconds: float = 4.0,
         replay_writes: Executor | None = None,
+        memberships: Memberships | None = None,
+        pickers: Continuations | None = None,
     ) -> None:
         self.routing = routing
         self.validator = validator
         self.replay = replay
         self.profiles = profiles
         self.continuations = continuations
+        # Only with an identity_store in the table (wiring.py): routing by membership.
+        self.memberships = memberships
+        self.pickers = pickers or continuations
         self.max_attempts = max_attempts
         self.resume_wait_seconds = resume_wait_seconds
         # Made with the service, that is once per container.
@@ -146,6 +193,8 @@ class LoginService:
         """
         trace = trace or SignInTrace(reference="", started_at=time.time())
         identity = self.validator.validate(saml_response)
+        if identity.by_membership:
+            return self._sign_in_by_membership(identity, source_ip, deadline, trace)
         try:
             team = self._routable_team(identity.team_id, source_ip)
             with within_deadline(deadline):
@@ -171,6 +220,8 @@ class LoginService:
         """Continue a sign-in from the holding page (single-use continuation token)."""
         with within_deadline(deadline):
             payload = self.continuations.redeem(token)
+        if payload.get("kind") == PICK_KIND:  # a picker's token in the holding page's cookie
+            raise ContinuationInvalid("continuation_is_a_picker")
         user_id, team_id = str(payload["user"]), str(payload["team"])
         attempt = int(str(payload["attempt"]))
         # Continuations written before the trace existed have none: they start one here.
@@ -185,6 +236,94 @@ class LoginService:
             if trace.reference:
                 error.about(reference=trace.reference)
             raise
+
+    def choose(
+        self, token: str, choice: str, source_ip: str | None = None, *, deadline: float | None = None
+    ) -> LoginResult:
+        """Redeem a picker (single use) for the team of ``choice``, checked against a fresh
+        membership answer; then land as a first sign-in does."""
+        try:
+            with within_deadline(deadline):
+                payload = self.pickers.redeem(token)
+        except ContinuationInvalid as error:  # the picker's own words, the store's reason
+            raise ChoiceInvalid(error.reason) from None
+        if payload.get("kind") != PICK_KIND:
+            raise ChoiceInvalid("choice_not_a_picker")
+        choices = payload.get("choices")
+        team_id = choices.get(choice) if isinstance(choices, dict) and isinstance(choice, str) else None
+        user_id = str(payload["user"])
+        trace = SignInTrace(str(payload.get("ref", "")), float(str(payload.get("started", time.time()))))
+        try:
+            if not isinstance(team_id, str):
+                raise ChoiceInvalid("choice_unknown")
+            memberships = self._memberships()
+            with within_deadline(deadline):
+                memberships.forget(user_id)  # the picker was shown from an answer up to a TTL old
+                member_of = {t.id for t in teams_of(memberships.membership(user_id), self.routing)}
+            if team_id not in member_of:
+                raise NotAuthorised("choice_no_longer_member")
+            team = self._routable_team(team_id, source_ip)
+            with within_deadline(deadline):
+                return self._land(user_id, team, attempt=0, trace=trace,
+                                  wait_seconds=self._wait_within(None, deadline))
+        except BrokerError as error:
+            error.about(application=str(payload.get("application", "")), user=source_identity(user_id))
+            if isinstance(team_id, str):
+                error.about(team=team_id)
+            if trace.reference:
+                error.about(reference=trace.reference)
+            raise
+
+    def _sign_in_by_membership(self, identity: Identity, source_ip: str | None,
+                               deadline: float | None, trace: SignInTrace) -> LoginResult:
+        """The Identity Store names the teams: none refused, one landed, several a picker.
+
+        The assertion's id is consumed only once the broker lands or shows the picker: a
+        refusal, or an Identity Store that does not answer, writes nothing anywhere.
+        """
+        teams: list[Team] = []
+        try:
+            memberships = self._memberships()
+            with within_deadline(deadline):
+                teams = teams_of(memberships.membership(identity.user_id), self.routing)
+            if not teams:
+                raise NotAuthorised("no_team_by_membership", NO_TEAM_BY_MEMBERSHIP)
+            if len(teams) == 1:
+                team = self._routable_team(teams[0].id, source_ip)
+                with within_deadline(deadline):
+                    unused = self._remember(identity)
+                    try:
+                        result = self._land_beside(unused, identity.user_id, team, trace=trace,
+                                                   wait_seconds=self._wait_within(None, deadline))
+                    except Exception:
+                        unused.confirmed()
+                        raise
+                    unused.confirmed()
+                    return result
+            choices = tuple(Choice(secrets.token_urlsafe(_CHOICE_BYTES), team) for team in teams)
+            with within_deadline(deadline):
+                unused = self._remember(identity)
+                try:  # the picker's write beside the replay write: one round trip
+                    token = self.pickers.issue({
+                        "kind": PICK_KIND, "user": identity.user_id,
+                        "application": identity.application,
+                        "choices": {c.value: c.team.id for c in choices},
+                        "ref": trace.reference, "started": trace.started_at})
+                except Exception:
+                    unused.confirmed()
+                    raise
+                unused.confirmed()  # the picker's cookie leaves only for an unused assertion
+            return Picking(token, choices, trace)
+        except BrokerError as error:
+            error.about(application=identity.application, user=source_identity(identity.user_id))
+            if len(teams) == 1:  # the page may name the one team (a verified fact by now)
+                error.about(team=teams[0].id)
+            raise
+
+    def _memberships(self) -> Memberships:
+        if self.memberships is None:  # the operator path refuses such a table: defensive
+            raise NotAuthorised("membership_not_configured")
+        return self.memberships
 
     def _routable_team(self, team_id: str, source_ip: str | None) -> Team:
         team = self.routing.team(team_id)

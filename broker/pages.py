@@ -41,6 +41,12 @@ _STYLE = (
     "animation:slide 1.6s ease-in-out infinite}"
     "@keyframes slide{from{transform:translateX(-100%)}to{transform:translateX(290%)}}"
     "@media (prefers-reduced-motion:reduce){.progress span{animation:none;width:100%;opacity:.5}}"
+    ".teams{list-style:none;margin:0 0 1.25rem;padding:0;display:grid;gap:.75rem}"
+    ".team{display:block;padding:.75rem 1rem;border:.125rem solid var(--line);border-radius:.75rem;"
+    "color:var(--ink);text-decoration:none}.team:hover{border-color:var(--link)}"
+    ".team:focus-visible{outline:.15rem solid var(--link);outline-offset:.15rem}"
+    ".team strong{display:block;color:var(--link);font-size:1.075rem}"
+    ".team span{color:var(--muted);font-size:.9rem;overflow-wrap:anywhere}"
     "@media (max-width:30rem){main{margin:1rem auto}.card{padding:1.25rem 1.1rem}"
     "h1{font-size:1.3rem}.button{width:100%;text-align:center}}"
 )
@@ -151,6 +157,34 @@ def holding_page(continue_url: str, retry_seconds: int, elapsed_seconds: float, 
         f"{_actions([continue_link])}{_footer(help)}<script>{_SCRIPT}</script>"
     )
     return document(f"Preparing Studio for {team}", "info", body)
+
+
+@dataclass(frozen=True)
+class PickerEntry:
+    """One team on the picker page: where its link goes, and how the team is named."""
+
+    url: str
+    team: str
+    account_id: str
+    region: str
+
+
+def picker_page(entries: list[PickerEntry], help: Help) -> str:
+    """The team picker: one link per team the person is a member of (each usable once)."""
+    items = "".join(
+        f'<li><a class="team" href="{escape(e.url)}"><strong>{escape(e.team)}</strong>'
+        f"<span>Account {escape(e.account_id)}, region {escape(e.region)}</span></a></li>"
+        for e in entries)
+    body = (
+        "<h1>Choose your team</h1>"
+        f'<p class="lead">You are a member of {len(entries)} teams that use Studio. '
+        "Each team has its own Studio and its own files: choose the one to open now.</p>"
+        f'<ul class="teams">{items}</ul>'
+        "<p>To open another team later, start again from your access portal: "
+        "a choice works once, for a few minutes.</p>"
+        f"{_actions([_portal_link(help.support, primary=False)])}{_footer(help)}"
+    )
+    return document("Choose your team", "info", body)
 
 
 def document(title: str, kind: str, card: str, *, banner: str = BANNER, extra_style: str = "") -> str:

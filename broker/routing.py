@@ -172,7 +172,8 @@ def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") 
             name=entry["name"],
             issuer=entry["issuer"],
             certificates=tuple(pem.strip() + "\n" for pem in entry["certificates"]),
-            teams=frozenset(entry["teams"]),
+            teams=frozenset(entry.get("teams", ())),
+            by_membership=entry.get("teams_from") == "membership",
         )
     return RoutingTable(
         source=source,

@@ -13,10 +13,14 @@ from broker.aws import AwsClients
 from broker.config import RoutingTable
 from broker.continuation import ContinuationStore
 from broker.login import LoginService
+from broker.membership import MembershipResolver
 from broker.profiles import ProfileService
 from broker.replay import ReplayCache
 from broker.saml import SamlValidator
 from broker.spokes import SpokeSessions
+
+# How long a team picker's choices can be used: a person reads the page first.
+PICKER_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,16 @@ def build_login_service(
 ) -> LoginService:
     """Wire every collaborator of one sign-in around shared, cached AWS clients."""
     clients = clients or AwsClients()
+    # Membership only where the table names an Identity Store; one resolver (and cache) per container.
+    memberships = (MembershipResolver(clients, routing.identity_store)
+                   if routing.identity_store is not None else None)
     return LoginService(
         routing,
         SamlValidator(routing),
         ReplayCache(clients, settings.table_name, settings.table_region),
         ProfileService(SpokeSessions(clients), wait_seconds=settings.profile_wait_seconds),
         ContinuationStore(clients, settings.table_name, settings.table_region),
+        memberships=memberships,
+        pickers=ContinuationStore(clients, settings.table_name, settings.table_region,
+                                  ttl_seconds=PICKER_SECONDS),
     )

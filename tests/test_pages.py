@@ -57,10 +57,17 @@ def _pages() -> list[str]:
         pages.error_page("Access denied", exceptions.NotAuthorised.public_message,
                          exceptions.NotAuthorised.advice, help, status=403, offers_access_request=True),
         pages.holding_page("https://b.example.com/saml/continue?ref=ref-1&at=1", 3, 75, help),
+        pages.picker_page(_PICKS, pages.Help("ref-1", SUPPORT)),
     ]
 
 
-@pytest.mark.parametrize("html", _pages(), ids=["refusal", "holding"])
+_PICKS = [pages.PickerEntry("https://b.example.com/saml/choose?choice=abc&ref=ref-1", "R&D <ml>",
+                            "111111111111", "us-east-1"),
+          pages.PickerEntry("https://b.example.com/saml/choose?choice=def&ref=ref-1", "Churn modelling",
+                            "222222222222", "eu-west-1")]
+
+
+@pytest.mark.parametrize("html", _pages(), ids=["refusal", "holding", "picker"])
 def test_one_small_document_whose_inline_code_the_csp_allows_by_hash(html: str) -> None:
     shape = _shape(html)
     assert html.startswith('<!DOCTYPE html><html lang="en">')
@@ -75,6 +82,16 @@ def test_one_small_document_whose_inline_code_the_csp_allows_by_hash(html: str) 
         for text in shape.inline[kind]:
             assert f"{kind}-src {_hash(text)}" in policy
     assert len(html) < 12_000
+
+
+def test_the_picker_lists_each_team_as_one_escaped_link_with_account_and_region() -> None:
+    html = pages.picker_page(_PICKS, pages.Help("ref-1", SUPPORT))
+    links = [attrs["href"] for tag, attrs in _shape(html).tags if tag == "a" and attrs.get("class") == "team"]
+    assert links == [e.url for e in _PICKS]  # the parser unescapes &amp; back
+    assert "R&amp;D &lt;ml&gt;" in html and "<ml>" not in html
+    assert "111111111111" in html and "eu-west-1" in html
+    assert "<form" not in html and "SAMLResponse" not in html  # links only: form-action stays 'none'
+    assert "https://portal.example.com/start" in html and "ref-1" in html
 
 
 def test_a_refusal_escapes_what_the_table_says_and_names_the_team() -> None:

@@ -74,3 +74,42 @@ def test_hub_parameters_let_the_hub_assume_the_reader_only_when_there_is_one() -
     assert hub_parameters(with_store)["IdentityStoreReaderRoleArn"] == READER
     plain = parse_routing_table(SAMPLE, "routing.yaml", check_expiry=False)
     assert "IdentityStoreReaderRoleArn" not in hub_parameters(plain)
+
+
+# --- applications routed by membership (teams_from) ----------------------------------------------
+
+TEAM1_APP = "    teams: [team1]\n"
+
+
+def by_membership(text: str, replacement: str = "    teams_from: membership\n") -> str:
+    assert text.count(TEAM1_APP) == 1
+    return text.replace(TEAM1_APP, replacement)
+
+
+def test_a_membership_application_is_typed_and_per_team_ones_stay_bound() -> None:
+    table = parse_routing_table(by_membership(with_groups("[team1-members]")), "routing.yaml",
+                                check_expiry=False)
+    first, second = table.applications.values()
+    assert first.by_membership and first.teams == frozenset()
+    assert not second.by_membership and second.teams == frozenset({"team2"})
+
+
+def test_a_membership_application_needs_the_identity_store() -> None:
+    found = problems(by_membership(SAMPLE))[:1]  # then: team1 (no groups) is unrouted
+    assert found[0].startswith("routing.yaml:65:") and "applications[0].teams_from" in found[0]
+    assert "identity_store" in found[0]
+
+
+def test_an_application_with_both_or_neither_teams_source_is_refused_at_its_line() -> None:
+    both = problems(by_membership(with_groups("[team1-members]"),
+                                  TEAM1_APP + "    teams_from: membership\n"))
+    neither = problems(by_membership(with_groups("[team1-members]"), ""))
+    for found in (both, neither):
+        assert any("applications[0]:" in p and "exactly one of teams" in p for p in found), found
+
+
+def test_a_team_without_groups_is_not_routed_by_membership() -> None:
+    # team2 keeps its own application; team1 has no groups and only the membership application
+    found = problems(by_membership(SAMPLE + STORE))
+    assert any("no team has groups" in p for p in found)
+    assert any("no application routes to team 'team1'" in p for p in found)

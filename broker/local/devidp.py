@@ -177,12 +177,28 @@ class DevIdp:
         A member gets the team's own application; anyone else another trusted
         application that is not bound to the team (so the broker must refuse).
         """
-        applications = list(self.routing.applications.values())
+        # Not the membership application: it names no team, so it cannot show a refusal.
+        applications = [a for a in self.routing.applications.values() if not a.by_membership]
         member = team_id in user.teams
         for application in applications:
             if (team_id in application.teams) == member:
                 return application
         return None
+
+    def membership_application(self) -> IdpApplication | None:
+        """The one application routed by membership (the "SageMaker Studio" tile), if any."""
+        return next((a for a in self.routing.applications.values() if a.by_membership), None)
+
+    def studio_response(self, user: DevUser) -> tuple[str, IdpApplication]:
+        """A signed SAMLResponse of the membership application: the user only, no team attribute."""
+        application = self.membership_application()
+        if application is None:
+            raise LookupError("the local routing table has no teams_from: membership application")
+        provider = self.routing.service_provider
+        signer = self.signers[application.name]
+        xml = signer.build_response(user_id=user.id, team_id="", audience=provider.entity_id,
+                                    acs_url=provider.acs_url, attributes={provider.attributes.team: None})
+        return signer.encode(xml), application
 
     def sso_response(self, user: DevUser, team_id: str) -> tuple[str, IdpApplication]:
         """A signed, base64 SAMLResponse for ``user`` and ``team_id``, and the application that signed it."""
@@ -212,6 +228,10 @@ class DevIdp:
         if path == "/idp/start" and request.method == "GET":
             user = self.users.get(request.args.get("user", ""))
             team_id = request.args.get("team", "")
+            studio = self.membership_application()
+            if user is not None and studio is not None and request.args.get("app") == studio.name:
+                saml_response, application = self.studio_response(user)
+                return _html(self._auto_post(saml_response, application, user, None))
             if user is None or self.routing.team(team_id) is None:
                 return not_found_page("No such user or team.")
             try:
@@ -250,6 +270,12 @@ class DevIdp:
                     f"</span><span>{escape(where)}</span></a>")
 
         mine = "".join(tile(t, True) for t in user.teams)
+        studio = self.membership_application()
+        if studio is not None:  # Identity Center shows it to everyone it is assigned to
+            mine = (f'<a class="tile" id="app-{escape(studio.name)}" href="/idp/start?user='
+                    f'{escape(user.id)}&amp;app={escape(studio.name)}"><strong>SageMaker Studio'
+                    "</strong><span>one application for every team</span><span>your teams, from "
+                    "the Identity Store</span></a>") + mine
         mine = f'<div class="tiles">{mine}</div>' if mine else '<p class="muted">none</p>'
         others = "".join(tile(t, False) for t in self.routing.teams if t not in user.teams)
         about = f'<p class="lead">{escape(user.about)}</p>' if user.about else ""
@@ -262,13 +288,14 @@ class DevIdp:
         return _page(f"{user.name}: applications", body + '<p><a href="/">Switch user</a></p>')
 
     def _auto_post(self, saml_response: str, application: IdpApplication, user: DevUser,
-                   team_id: str) -> str:
+                   team_id: str | None) -> str:
         acs = self.routing.service_provider.acs_url
+        where = self._team_name(team_id) if team_id else "SageMaker Studio"
         return _page("Signing in", (
             f'<form method="post" action="{escape(acs)}">'
             f'<input type="hidden" name="SAMLResponse" value="{escape(saml_response)}">'
             f"<h1>Signing in</h1><p>Signing {escape(user.name)} in to "
-            f"{escape(self._team_name(team_id))} through application {escape(application.name)}...</p>"
+            f"{escape(where)} through application {escape(application.name)}...</p>"
             '<noscript><button class="button primary" type="submit">Continue</button></noscript></form>'
             "<script>document.forms[0].submit()</script>"))
 

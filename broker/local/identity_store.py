@@ -77,9 +77,16 @@ def load_directory(path: str | Path, team_ids: Iterable[str]) -> Directory | Non
     return Directory({g: tuple(t) for g, t in groups.items()}, members, names)
 
 
-def add_to_local_routing(routing_file: Path, directory: Directory) -> RoutingTable:
+# The one "SageMaker Studio" application of the local portal (teams_from: membership).
+STUDIO_APPLICATION = "sagemaker-studio"
+STUDIO_ISSUER = "https://portal.sso.us-east-1.amazonaws.com/saml/assertion/TG9jYWxTYWdlTWFrZXJTdHVkaW8"
+
+
+def add_to_local_routing(routing_file: Path, directory: Directory,
+                         studio_certificate: str | None = None) -> RoutingTable:
     """Rewrite the local routing table with the local store and each team's groups; compile and
-    load it as the broker does."""
+    load it as the broker does. With ``studio_certificate`` (the dev IdP's), the table also
+    gets the one application routed by membership, :data:`STUDIO_APPLICATION`."""
     from broker.local.devidp import compile_local_routing
 
     text = routing_file.read_text(encoding="utf-8")
@@ -91,6 +98,9 @@ def add_to_local_routing(routing_file: Path, directory: Directory) -> RoutingTab
         groups = directory.groups_of_team(team["id"])
         if groups and not team.get("groups"):
             team["groups"] = groups
+    if studio_certificate and not any(a.get("teams_from") == "membership" for a in data["applications"]):
+        data["applications"].append({"name": STUDIO_APPLICATION, "issuer": STUDIO_ISSUER,
+                                     "certificates": [studio_certificate], "teams_from": "membership"})
     routing_file.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return compile_local_routing(routing_file)
 

@@ -39,7 +39,7 @@ from broker.local.devidp import (
     write_local_routing,
 )
 from broker.local.http import LambdaProxy
-from broker.local.identity_store import add_to_local_routing, load_directory, seed
+from broker.local.identity_store import STUDIO_APPLICATION, add_to_local_routing, load_directory, seed
 from broker.local.studio import PREFIX as STUDIO_PREFIX
 from broker.local.studio import StudioStandIn, studio_base_url
 from broker.ops import rollout
@@ -215,7 +215,9 @@ class LocalStack:
         self.log(f"routing: {state / LOCAL_ROUTING_NAME} (from {opts.routing}, dev IdP certificates)")
         directory = load_directory(opts.users, source.teams)
         if directory is not None:
-            self.routing = add_to_local_routing(state / LOCAL_ROUTING_NAME, directory)
+            keys[STUDIO_APPLICATION] = signing_identity(state, STUDIO_APPLICATION)
+            self.routing = add_to_local_routing(state / LOCAL_ROUTING_NAME, directory,
+                                                keys[STUDIO_APPLICATION][1])
 
         self._start_emulator()
         self.spokes = self._provision(registry)

@@ -59,6 +59,8 @@ LOADER_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("team-unknown", r"^unknown team "),
         ("team-bound-twice", r" is already bound to application "),
         ("team-unrouted", r"^no application routes to team "),
+        ("application-teams-source",
+         r"^an application (needs exactly one of teams|with teams_from: membership )"),
         ("execution-role-account", r"^the execution role is in account "),
         ("execution-role-partition", r"^the role's partition "),
         ("team-tag-reserved",

@@ -372,6 +372,7 @@ def _certificate_label(pem: str) -> str:
 
 def _application_view(table: RoutingTable) -> dict[str, dict[str, Any]]:
     return {app.name: {"issuer": app.issuer, "teams": sorted(app.teams),
+                       **({"teams_from": "membership"} if app.by_membership else {}),
                        "certificates": [_certificate_label(pem) for pem in app.certificates]}
             for app in table.applications.values()}
 
@@ -401,6 +402,16 @@ def _identity_center_steps(old: RoutingTable | None, new: RoutingTable, provider
     for change in applications:
         if change.kind == "added":
             app = by_name[change.name]
+            if app.by_membership:
+                steps.append(
+                    f"Application {app.name!r} (issuer {app.issuer}): a custom SAML 2.0 application "
+                    f"with Application ACS URL {sp.acs_url} and Application SAML audience "
+                    f"{sp.entity_id}; attribute mappings: Subject -> ${{user:subject}} (persistent), "
+                    f"{sp.attributes.user} -> ${{user:subject}} (see docs/deployment.md, attribute "
+                    "mappings), no team attribute (the Identity Store decides); a SHA-256 signing "
+                    "certificate; assign the groups of every team with groups. The issuer and "
+                    "certificate in routing.yaml must be this application's (from its metadata).")
+                continue
             team_value = (f"the fixed value {next(iter(app.teams))!r}" if len(app.teams) == 1 else
                           "the member's team (one of " + ", ".join(sorted(app.teams)) + "), per user")
             steps.append(

@@ -70,6 +70,8 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
     Rule("team-id-duplicate", ERROR, "two teams with one id"),
     Rule("team-unknown", ERROR, "an application routes to a team that does not exist"),
     Rule("team-unrouted", ERROR, "no application routes to a team"),
+    Rule("application-teams-source", ERROR, "an application with both or neither of teams and "
+         "teams_from, or routed by membership without identity_store or teams with groups"),
     Rule("team-bound-twice", ERROR, "two applications route to a team that did not allow it"),
     Rule("application-duplicate", ERROR, "two applications with one name or issuer"),
     Rule("attribute-names-equal", ERROR, "the user and team SAML attributes have one name"),

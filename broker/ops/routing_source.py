@@ -186,6 +186,7 @@ def _application_problems(
     names: dict[str, int] = {}
     issuers: dict[str, int] = {}
     bound: dict[str, tuple[int, Any]] = {}  # team id -> (application index, name)
+    by_membership = False  # an application routes to every team with groups
     check_teams = isinstance(data.get("teams"), list)
     for index, app in _entries(data, "applications"):
         for field, seen in (("name", names), ("issuer", issuers)):
@@ -209,6 +210,9 @@ def _application_problems(
                     problems.append(doc.problem(("applications", index, "certificates", number),
                                                 message))
 
+        problems += _teams_source_problems(doc, data, index, app, teams)
+        if app.get("teams_from") == "membership":
+            by_membership = True
         app_teams = app.get("teams")
         if not check_teams or not isinstance(app_teams, list):
             continue
@@ -232,13 +236,34 @@ def _application_problems(
                 bound[team_id] = (index, app.get("name"))
 
     if check_teams:
-        for team_id, (index, _) in teams.items():
-            if team_id not in bound:
+        for team_id, (index, team) in teams.items():
+            if team_id not in bound and not (by_membership and team.get("groups")):
                 problems.append(doc.problem(
                     ("teams", index, "id"),
                     f"no application routes to team {team_id!r}: "
                     "add it to an application's teams, or remove the team"))
     return problems
+
+
+def _teams_source_problems(doc: YamlDocument, data: dict[str, Any], index: int, app: dict[str, Any],
+                           teams: dict[str, tuple[int, dict[str, Any]]]) -> list[Problem]:
+    """Exactly one of ``teams`` and ``teams_from``; membership needs a store and teams with groups."""
+    has_list, from_membership = "teams" in app, app.get("teams_from") == "membership"
+    if has_list == ("teams_from" in app):
+        return [doc.problem(("applications", index), "an application needs exactly one of teams "
+                            "(a list of team ids) or teams_from: membership")]
+    if not from_membership:
+        return []
+    if not isinstance(data.get("identity_store"), dict):
+        return [doc.problem(("applications", index, "teams_from"),
+                            "an application with teams_from: membership reads the Identity Store: "
+                            "add identity_store (id, region, role_arn, external_id) at the top of "
+                            "the table")]
+    if teams and not any(team.get("groups") for _, team in teams.values()):
+        return [doc.problem(("applications", index, "teams_from"),
+                            "an application with teams_from: membership routes only to teams with "
+                            "groups, and no team has groups: add groups to the teams it serves")]
+    return []
 
 
 def _team_problems(doc: YamlDocument, index: int, team: dict[str, Any]) -> Iterator[Problem]:

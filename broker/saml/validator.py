@@ -14,7 +14,9 @@ Order of work, cheapest and least trusting first:
 4. python3-saml strict validation of the same tree with only that
    application's certificates (signature, wrapping rules, schema, SHA-1);
 5. read user and team from the now-verified assertion, and bind the team to
-   the application (403 when the application may not route to it).
+   the application (403 when the application may not route to it); an
+   application routed by membership names no team: its team attribute is not
+   read, and the login service asks the Identity Store.
 
 Clocks: our checks use the injected ``clock``. python3-saml also checks
 Conditions (with its fixed 300 s drift), SubjectConfirmationData (no drift)
@@ -60,6 +62,8 @@ class Identity:
     application: str
     assertion_id: str
     not_on_or_after: float
+    # The application routes by Identity Store membership: ``team_id`` is "" (not read).
+    by_membership: bool = False
 
 
 class SamlValidator:
@@ -115,10 +119,11 @@ class SamlValidator:
         assertion = document.assertion
         try:
             user_id = checks.single_attribute(assertion, sp.attributes.user, "user")
-            team_id = checks.single_attribute(assertion, sp.attributes.team, "team")
+            team_id = ("" if application.by_membership
+                       else checks.single_attribute(assertion, sp.attributes.team, "team"))
         except NotAuthorised as error:
             raise error.about(application=application.name) from None
-        if team_id not in application.teams:
+        if not application.by_membership and team_id not in application.teams:
             raise NotAuthorised("team_not_bound_to_application").about(
                 application=application.name, team=team_id, user=source_identity(user_id))
         assertion_id = assertion.get("ID")
@@ -131,6 +136,7 @@ class SamlValidator:
             application=application.name,
             assertion_id=assertion_id,
             not_on_or_after=not_on_or_after,
+            by_membership=application.by_membership,
         )
 
     def _settings_for(self, application: IdpApplication) -> OneLogin_Saml2_Settings:

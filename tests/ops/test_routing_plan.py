@@ -423,6 +423,21 @@ def test_validate_with_a_base_reports_a_clash_on_the_added_team(
     assert "teams[3].execution_role: " in without and "for team 'a1'" in without
 
 
+def test_a_new_membership_application_gets_its_identity_center_step_without_a_team_attribute() -> None:
+    base = BASE.read_text()
+    first_app = base.split("applications:\n", 1)[1].split("  - name: studio-team2", 1)[0]
+    studio = (first_app.replace("studio-team1", "sagemaker-studio").replace("/AAAA", "/CCCC")
+              .replace("    teams: [team1]\n", "    teams_from: membership\n"))
+    head = (base.replace("teams:\n  - id: team1\n", studio + "teams:\n  - id: team1\n    groups: [g1]\n")
+            + "identity_store: {id: d-1234567890, region: us-east-1, external_id: ids-1,\n"
+            "  role_arn: 'arn:aws:iam::999999999999:role/StudioBrokerIdentityStoreReader'}\n")
+    plan = plan_routing(load_table(base, "base.yaml"), load_table(head, "head.yaml"), None,
+                        old_label="base.yaml", new_label="head.yaml", changed_files=["routing.yaml"])
+    assert [(a.name, a.kind) for a in plan.applications] == [("sagemaker-studio", "added")]
+    [step] = plan.identity_center
+    assert "'sagemaker-studio'" in step and "no team attribute" in step and "teamid ->" not in step
+
+
 def test_a_changed_spoke_template_updates_every_instance_and_says_so(
         tmp_path: Path, registry: AccountRegistry) -> None:
     from broker.ops.stacksets import DEFAULT_TEMPLATES
