@@ -80,7 +80,9 @@ def test_user1_opens_team1_and_lands_in_team1s_studio(stack: LocalStack, browser
 def test_user_without_access_sees_the_refusal_page(stack: LocalStack, browser: WebDriver) -> None:
     browser.get(stack.portal_url)
     browser.find_element(By.ID, "user-user3").click()
-    assert "none" in browser.find_element(By.TAG_NAME, "main").text.split("Teams you are not in")[0]
+    own = browser.find_element(By.TAG_NAME, "main").text.split("Teams you are not in")[0]
+    # No team application of their own: only the one Studio tile, whose teams come from the store.
+    assert "SageMaker Studio" in own and "Fraud analytics" not in own and "Churn modelling" not in own
     browser.find_element(By.ID, "app-team1").click()
 
     _wait_for_heading(browser, "Access denied")
@@ -93,5 +95,6 @@ def test_user_without_access_sees_the_refusal_page(stack: LocalStack, browser: W
 def test_the_dev_idp_keys_stay_in_the_state_folder(stack: LocalStack) -> None:
     state = Path(stack.options.state_dir)
     assert sorted(p.name for p in (state / "idp").iterdir()) == [
+        "sagemaker-studio.cert.pem", "sagemaker-studio.key.pem",
         "studio-team1.cert.pem", "studio-team1.key.pem", "studio-team2.cert.pem", "studio-team2.key.pem"]
     assert (state / "idp" / "studio-team1.key.pem").stat().st_mode & 0o077 == 0
