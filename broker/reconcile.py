@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -142,15 +142,29 @@ class Domain:
 SpokeClient = Callable[[str, str], Any]  # (account, region) -> SageMaker client in that spoke
 
 
-def spoke_role_clients(clients: AwsClients, role_name: str) -> SpokeClient:
-    """SageMaker clients in each spoke, as ``role_name`` there (assumed once per account and region)."""
+def spoke_external_ids(table: RoutingTable) -> dict[str, str]:
+    """Each spoke account's ExternalId (routing.yaml spoke_access): the spoke reconcile role requires it."""
+    return {team.account_id: team.spoke_access.external_id
+            for team in sorted(table.teams.values(), key=lambda t: t.id)}
+
+
+def spoke_role_clients(clients: AwsClients, role_name: str,
+                       external_ids: Mapping[str, str] | None = None) -> SpokeClient:
+    """SageMaker clients in each spoke, as ``role_name`` there (assumed once per account and region).
+
+    ``external_ids`` (account -> ExternalId) is sent where given: the rollout's
+    reconcile role (stacksets/broker-access.yaml) refuses an AssumeRole without
+    it; a role whose trust policy does not ask for one ignores it.
+    """
     made: dict[tuple[str, str], Any] = {}
 
     def client(account_id: str, region: str) -> Any:
         if (account_id, region) not in made:
+            external = (external_ids or {}).get(account_id)
             issued = clients.hub("sts", region).assume_role(
                 RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
-                RoleSessionName=SESSION_NAME)["Credentials"]
+                RoleSessionName=SESSION_NAME,
+                **({"ExternalId": external} if external else {}))["Credentials"]
             made[(account_id, region)] = clients.acting("sagemaker", region, session_credentials(
                 issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]))
         return made[(account_id, region)]
@@ -390,7 +404,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     table = routing_table_from_env()
     clients = AwsClients()
     role = os.environ.get("BROKER_RECONCILE_SPOKE_ROLE", "StudioBrokerReconcile")
-    spokes = spoke_role_clients(clients, role)
+    spokes = spoke_role_clients(clients, role, spoke_external_ids(table))
     members = MembershipResolver(clients, table.identity_store) if table.identity_store else None
     report = survey(table, spokes, members, progress=logger.info)
     orphans = len(report.orphans)

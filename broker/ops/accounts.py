@@ -72,6 +72,9 @@ class RolloutSettings:
 
     broker_role_arn: str
     hub_region: str = "us-east-1"
+    # The hub's ReconcileRoleArn output; empty: the spokes get no reconcile role.
+    reconcile_role_arn: str = ""
+    reconcile_role_name: str = "StudioBrokerReconcile"  # the hub's ReconcileSpokeRoleName
     stack_set_prefix: str = "studio"
     parameter_prefix: str = "/studio-broker"
     permission_model: str = "SELF_MANAGED"
@@ -329,6 +332,8 @@ def _settings(data: dict[str, Any]) -> RolloutSettings:
     return RolloutSettings(
         broker_role_arn=data["hub"]["broker_role_arn"],
         hub_region=data["hub"].get("region", "us-east-1"),
+        reconcile_role_arn=data["hub"].get("reconcile_role_arn", ""),
+        reconcile_role_name=data["hub"].get("reconcile_role_name", "StudioBrokerReconcile"),
         preferences=OperationPreferences(**data.get("operation_preferences", {})),
         **values,
     )

@@ -159,7 +159,8 @@ def next_steps(root: Path, acs_url_pending: bool) -> str:
         steps.append(f"  2. put the hub's AcsUrl output into {table} (service_provider.acs_url); "
                      "deploy the hub again")
     steps += [
-        "  3. put the hub's BrokerRoleArn output into accounts/rollout.yaml, then: broker rollout apply",
+        "  3. put the hub's BrokerRoleArn and ReconcileRoleArn outputs into accounts/rollout.yaml "
+        "(hub.broker_role_arn, hub.reconcile_role_arn), then: broker rollout apply",
         "  4. per team: a team block in routing.yaml, its Identity Center application, then "
         "broker routing add-application --metadata FILE --name NAME --team TEAM",
     ]
@@ -201,6 +202,9 @@ hub:
   # The hub stack's BrokerRoleArn output: every spoke's broker-access role trusts this role.
   broker_role_arn: arn:aws:iam::{hub_account}:role/{broker_role_name}
   region: {hub_region}
+  # The hub stack's ReconcileRoleArn output: every spoke then gets the role the
+  # scheduled reconcile job assumes (docs/operations.md, offboarding).
+  # reconcile_role_arn: arn:aws:iam::{hub_account}:role/<ReconcileRoleArn output>
 
 # SELF_MANAGED: AWSCloudFormationStackSetAdministrationRole in the hub and
 # AWSCloudFormationStackSetExecutionRole in each spoke (docs/deployment.md, 2).

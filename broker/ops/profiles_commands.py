@@ -104,7 +104,7 @@ def _reconcile(args: argparse.Namespace, table: Any, prog: str) -> int:
     from broker.membership import MembershipResolver
 
     clients = aws_clients(args.aws_endpoint)
-    spokes = reconcile.spoke_role_clients(clients, args.spoke_role)
+    spokes = reconcile.spoke_role_clients(clients, args.spoke_role, reconcile.spoke_external_ids(table))
     members = MembershipResolver(clients, table.identity_store) if table.identity_store else None
 
     def progress(line: str) -> None:

@@ -121,7 +121,10 @@ def _templated(settings: RolloutSettings) -> dict[str, _Templated]:
         "network": _Templated(f"{prefix}-spoke-network", "network.yaml",
                               {"ParameterPrefix": settings.parameter_prefix}),
         "access": _Templated(f"{prefix}-spoke-access", "broker-access.yaml",
-                             {"HubBrokerRoleArn": settings.broker_role_arn}),
+                             # empty ReconcileRoleArn: the template makes no reconcile role
+                             {"HubBrokerRoleArn": settings.broker_role_arn,
+                              "ReconcileRoleArn": settings.reconcile_role_arn,
+                              "ReconcileRoleName": settings.reconcile_role_name}),
         "domain": _Templated(f"{prefix}-spoke-domain", "domain.yaml",
                              {"ParameterPrefix": settings.parameter_prefix, **network_paths}),
     }

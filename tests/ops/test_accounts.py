@@ -82,3 +82,20 @@ def test_routing_may_only_point_at_registered_accounts_regions_and_domains(tmp_p
         "routing.yaml: teams[wrongdomain]: domain name 'other' is not the domain the rollout makes in "
         "111111111111 us-east-1 ('studio')",
     ]
+
+
+def test_the_hub_reconcile_role_is_optional_and_must_be_a_role_arn(tmp_path: Path) -> None:
+    root = write(tmp_path, "111111111111.yaml", account_yaml("111111111111", [("us-east-1", "d")]))
+    settings = load_accounts(root).settings
+    assert (settings.reconcile_role_arn, settings.reconcile_role_name) == ("", "StudioBrokerReconcile")
+    arn = "arn:aws:iam::123456789012:role/studio-broker-ReconcileRole-1A2B"
+    given = ROLLOUT_YAML.replace("region: us-east-1}", f'region: us-east-1, reconcile_role_arn: "{arn}", '
+                                                       "reconcile_role_name: OffboardingJob}")
+    (root / "rollout.yaml").write_text(given)
+    settings = load_accounts(root).settings
+    assert (settings.reconcile_role_arn, settings.reconcile_role_name) == (arn, "OffboardingJob")
+    (root / "rollout.yaml").write_text(given.replace(arn, "studio-broker-ReconcileRole"))
+    with pytest.raises(ConfigurationError) as raised:
+        load_accounts(root)
+    problems = raised.value.problems
+    assert any("hub.reconcile_role_arn" in problem for problem in problems), problems

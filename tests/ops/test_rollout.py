@@ -13,12 +13,14 @@ from broker.aws import AwsClients
 from broker.cli import main
 from broker.ops import rollout
 from broker.ops.accounts import load_accounts
+from broker.ops.stacksets import desired_stack_sets
 
 from .conftest import (
     ACCOUNT_A,
     ACCOUNT_B,
     BROKER_ROLE,
     EXTERNAL_ID,
+    ROLLOUT_YAML,
     TWO_BY_TWO,
     CallLog,
     routing_of,
@@ -294,3 +296,67 @@ def test_the_emulator_refuses_to_delete_a_network_that_a_domain_uses(
     instance = cfn.describe_stack_instance(StackSetName="studio-spoke-network",
                                            StackInstanceAccount=ACCOUNT_B, StackInstanceRegion="eu-west-1")
     assert instance["StackInstance"]["Status"] == "OUTDATED"
+
+
+HUB_RECONCILE_ROLE = "arn:aws:iam::123456789012:role/studio-broker-ReconcileRole-1A2B"
+
+
+def test_the_spoke_reconcile_role_is_deployed_only_when_the_hub_names_its_role(
+        clients: AwsClients, accounts_dir: Callable[..., Path]) -> None:
+    without = load_accounts(accounts_dir(TWO_BY_TWO))
+    (access,) = [s for s in desired_stack_sets(without, two_by_two_routing())
+                 if s.name == "studio-spoke-access"]
+    assert access.parameters["ReconcileRoleArn"] == ""  # the template then makes no reconcile role
+    settings = ROLLOUT_YAML.replace(
+        "region: us-east-1}", f'region: us-east-1, reconcile_role_arn: "{HUB_RECONCILE_ROLE}"}}')
+    registry = load_accounts(accounts_dir(TWO_BY_TWO, rollout=settings))
+    assert registry.settings.reconcile_role_arn == HUB_RECONCILE_ROLE
+
+    summary = rollout.apply(clients, registry, two_by_two_routing(), poll_seconds=0)
+
+    assert summary.ok, summary.failed
+    for account, home in ((ACCOUNT_A, "us-east-1"), (ACCOUNT_B, "eu-west-1")):
+        iam = spoke_session(account, home).client("iam")
+        role = iam.get_role(RoleName="StudioBrokerReconcile")["Role"]
+        trust = role["AssumeRolePolicyDocument"]
+        trust = json.loads(trust) if isinstance(trust, str) else trust
+        assert trust["Statement"] == [{
+            "Sid": "HubReconcileJobOnlyWithExternalId", "Effect": "Allow",
+            "Principal": {"AWS": HUB_RECONCILE_ROLE}, "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}]
+        assert iam.list_role_policies(RoleName="StudioBrokerReconcile")["PolicyNames"] == [
+            "studio-broker-reconcile"]
+    stack_set = clients.hub("cloudformation", "us-east-1").describe_stack_set(
+        StackSetName="studio-spoke-access")["StackSet"]
+    passed = {p["ParameterKey"]: p["ParameterValue"] for p in stack_set["Parameters"]}
+    assert passed["ReconcileRoleArn"] == HUB_RECONCILE_ROLE
+    assert passed["ReconcileRoleName"] == "StudioBrokerReconcile"
+
+
+def test_without_the_setting_no_spoke_gets_a_reconcile_role(
+        clients: AwsClients, accounts_dir: Callable[..., Path]) -> None:
+    summary = rollout.apply(clients, load_accounts(accounts_dir(TWO_BY_TWO)), two_by_two_routing(),
+                            poll_seconds=0)
+    assert summary.ok, summary.failed
+    iam = spoke_session(ACCOUNT_A, "us-east-1").client("iam")
+    names = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert "StudioBrokerAccess" in names and "StudioBrokerReconcile" not in names
+
+
+def test_setting_the_hub_reconcile_role_later_adds_the_role_to_deployed_spokes(
+        clients: AwsClients, accounts_dir: Callable[..., Path]) -> None:
+    rollout.apply(clients, load_accounts(accounts_dir(TWO_BY_TWO)), two_by_two_routing(), poll_seconds=0)
+    settings = ROLLOUT_YAML.replace(
+        "region: us-east-1}", f'region: us-east-1, reconcile_role_arn: "{HUB_RECONCILE_ROLE}"}}')
+    registry = load_accounts(accounts_dir(TWO_BY_TWO, rollout=settings))
+    plan = rollout.plan(clients, registry, two_by_two_routing())
+    assert plan.changed
+    assert rollout.plan(clients, registry, two_by_two_routing()) == plan  # deterministic
+
+    summary = rollout.apply(clients, registry, two_by_two_routing(), poll_seconds=0)
+
+    assert summary.ok, summary.failed
+    iam = spoke_session(ACCOUNT_B, "eu-west-1").client("iam")
+    role = iam.get_role(RoleName="StudioBrokerReconcile")["Role"]
+    assert role["Arn"] == f"arn:aws:iam::{ACCOUNT_B}:role/StudioBrokerReconcile"
+    assert not rollout.plan(clients, registry, two_by_two_routing()).changed

@@ -81,6 +81,18 @@ def broker_access_role(
     return _deployed_role(spec, account_id, "BrokerAccessRole", "broker-access.yaml", **overrides)
 
 
+def reconcile_role(
+    routing: RoutingTable, account_id: str, *, templates: Path = DEFAULT_TEMPLATES, **overrides: str
+) -> Role:
+    """The spoke's reconcile role, deployed with the rollout's parameters (plus ``overrides``).
+
+    The repository's accounts/rollout.yaml names no hub reconcile role: pass
+    ``ReconcileRoleArn`` (or the role does not exist and this raises KeyError).
+    """
+    spec = _spec(routing, "-spoke-access", templates)
+    return _deployed_role(spec, account_id, "ReconcileRole", "broker-access.yaml", **overrides)
+
+
 def team_roles(routing: RoutingTable, account_id: str) -> dict[str, Role]:
     """The generated team execution roles of ``account_id``, by the value of their Team tag."""
     spec = _spec(routing, f"-team-roles-{account_id}", DEFAULT_TEMPLATES)

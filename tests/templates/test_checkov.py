@@ -1,4 +1,5 @@
-"""checkov on what CloudFormation receives: the SAM-transformed hub and a generated team-roles template.
+"""checkov on what CloudFormation receives: the SAM-transformed hub, a generated team-roles template
+and the spoke access roles (stacksets/broker-access.yaml).
 
 Every finding is either fixed in the template or waived, with a reason, in
 ``checkov_waivers.yaml``; a waiver that no longer matches a finding fails too.
@@ -30,7 +31,8 @@ from .test_templates import teams
 
 HERE = Path(__file__).parent
 REPO = HERE.parent.parent
-TEMPLATES = {"hub": "hub.json", "team-roles": "team-roles-111111111111.yaml"}
+TEMPLATES = {"hub": "hub.json", "team-roles": "team-roles-111111111111.yaml",
+             "broker-access": "broker-access.yaml"}
 
 pytestmark = pytest.mark.slow  # one checkov run for the module: about 6 s on this machine
 
@@ -58,6 +60,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("checkov")
     (folder / TEMPLATES["hub"]).write_text(json.dumps(transform_file(REPO / "template.yaml"), indent=1))
     (folder / TEMPLATES["team-roles"]).write_text(team_roles_template("111111111111", teams()))
+    # Both of its roles (the reconcile role exists only under a Condition; checkov scans it anyway).
+    shutil.copy(REPO / "stacksets" / "broker-access.yaml", folder / TEMPLATES["broker-access"])
     files = [arg for name in TEMPLATES.values() for arg in ("-f", name)]
     run = subprocess.run(
         [checkov, *files, "--framework", "cloudformation", "-o", "json", "--skip-download"],

@@ -77,9 +77,11 @@ def test_the_generated_roles_carry_the_team_tag_and_abac() -> None:
 
 def test_the_broker_access_parameters_are_what_the_rollout_passes() -> None:
     declared = declared_parameters((REPO / "stacksets/broker-access.yaml").read_text())
-    # PresignSourceCidrs is optional (empty default: no network condition)
+    # PresignSourceCidrs is optional (empty default: no network condition); the reconcile role's
+    # two come from accounts/rollout.yaml (the StackSet's shared values)
     assert set(declared) - {"PresignSourceCidrs"} == {
-        "HubBrokerRoleArn", "ExternalId", "RoleName", "TeamRoleArns", "MaxSessionDuration"}
+        "HubBrokerRoleArn", "ExternalId", "RoleName", "TeamRoleArns", "MaxSessionDuration",
+        "ReconcileRoleArn", "ReconcileRoleName"}
 
 
 BAD = """

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from . import ec2 as _ec2  # noqa: F401 - registers the models (before moto builds its registry)
+from .conditions import install as _install_conditional_updates
 from .models import ExtendedCloudFormationBackend
+
+_install_conditional_updates()
 
 __all__ = ["ExtendedCloudFormationBackend"]
