@@ -200,15 +200,7 @@ class LoginService:
             with within_deadline(deadline):
                 # Only a verified assertion for a live team consumes its id: a refused
                 # sign-in writes nothing anywhere.
-                unused = self._remember(identity)
-                try:
-                    result = self._land_beside(unused, identity.user_id, team, trace=trace,
-                                               wait_seconds=self._wait_within(None, deadline))
-                except Exception:
-                    unused.confirmed()  # a replay or a table failure outranks the spoke's answer
-                    raise
-                unused.confirmed()  # the URL leaves only for an unused assertion
-                return result
+                return self._land_unused(identity, team, trace, deadline)
         except BrokerError as error:
             error.about(application=identity.application, team=identity.team_id,
                         user=source_identity(identity.user_id))
@@ -291,15 +283,7 @@ class LoginService:
             if len(teams) == 1:
                 team = self._routable_team(teams[0].id, source_ip)
                 with within_deadline(deadline):
-                    unused = self._remember(identity)
-                    try:
-                        result = self._land_beside(unused, identity.user_id, team, trace=trace,
-                                                   wait_seconds=self._wait_within(None, deadline))
-                    except Exception:
-                        unused.confirmed()
-                        raise
-                    unused.confirmed()
-                    return result
+                    return self._land_unused(identity, team, trace, deadline)
             choices = tuple(Choice(secrets.token_urlsafe(_CHOICE_BYTES), team) for team in teams)
             with within_deadline(deadline):
                 unused = self._remember(identity)
@@ -363,6 +347,20 @@ class LoginService:
             if len(self._recent) > RECENT_ASSERTIONS:
                 self._recent.popitem(last=False)
         return not seen
+
+    def _land_unused(self, identity: Identity, team: Team, trace: SignInTrace,
+                     deadline: float | None) -> LoginResult:
+        """Consume the assertion's id and land in ``team``; whatever the spoke answered, only an
+        unused assertion gets it (the replay write runs beside a warm presign)."""
+        unused = self._remember(identity)
+        try:
+            result = self._land_beside(unused, identity.user_id, team, trace=trace,
+                                       wait_seconds=self._wait_within(None, deadline))
+        except Exception:
+            unused.confirmed()  # a replay or a table failure outranks the spoke's answer
+            raise
+        unused.confirmed()  # the URL leaves only for an unused assertion
+        return result
 
     def _land_beside(self, unused: ReplayWrite, user_id: str, team: Team, *, trace: SignInTrace,
                      wait_seconds: float | None) -> LoginResult:
