@@ -2,7 +2,8 @@
 
 :mod:`broker.saml.speedups` replaces ``OneLogin_Saml2_XML.validate_xml`` and
 ``OneLogin_Saml2_XML.query`` with versions that reuse compiled schemas and
-XPath. These tests fail loudly when an upgrade of python3-saml changes the
+XPath, and ``OneLogin_Saml2_Utils.parse_SAML_to_time`` with one that reads
+the canonical timestamp form without strptime. These tests fail loudly when an upgrade of python3-saml changes the
 replaced code or stops calling it, and check the replacements answer alike.
 """
 
@@ -15,7 +16,10 @@ from collections.abc import Iterator
 import onelogin.saml2.response as saml_response_module
 import onelogin.saml2.utils as saml_utils_module
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from broker.config import IdpApplication, ServiceProvider
 from broker.exceptions import SignInRejected
@@ -28,6 +32,7 @@ ENTITY = "urn:example:studio-broker"
 SCHEMA = "saml-schema-protocol-2.0.xsd"
 original_validate_xml = speedups.ORIGINAL_VALIDATE_XML.__func__
 original_query = speedups.ORIGINAL_QUERY.__func__
+original_parse_time = speedups.ORIGINAL_PARSE_SAML_TO_TIME.__func__
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +66,13 @@ def test_python3_saml_code_we_replace_is_unchanged() -> None:
     assert "source.xpath(query, tagid=tagid, namespaces=OneLogin_Saml2_Constants.NSMAP)" in query_source
     assert list(inspect.signature(original_validate_xml).parameters) == ["xml", "schema", "debug"]
     assert list(inspect.signature(original_query).parameters) == ["dom", "query", "context", "tagid"]
+    time_source = inspect.getsource(original_parse_time)
+    assert "datetime.strptime(timestr, OneLogin_Saml2_Utils.TIME_FORMAT)" in time_source
+    assert "datetime.strptime(timestr, OneLogin_Saml2_Utils.TIME_FORMAT_2)" in time_source
+    assert "return calendar.timegm(data.utctimetuple())" in time_source
+    assert OneLogin_Saml2_Utils.TIME_FORMAT == "%Y-%m-%dT%H:%M:%SZ"
+    assert OneLogin_Saml2_Utils.TIME_FORMAT_2 == "%Y-%m-%dT%H:%M:%S.%fZ"
+    assert list(inspect.signature(original_parse_time).parameters) == ["timestr"]
 
 
 def test_python3_saml_calls_the_replaced_functions_through_the_class() -> None:
@@ -70,6 +82,7 @@ def test_python3_saml_calls_the_replaced_functions_through_the_class() -> None:
     assert "OneLogin_Saml2_XML.validate_xml(self.document, 'saml-schema-protocol-2.0.xsd'" in response_source
     assert "return OneLogin_Saml2_XML.query(document, query, None, tagid)" in response_source
     assert "OneLogin_Saml2_XML.query(elem, xpath)" in utils_source
+    assert response_source.count("OneLogin_Saml2_Utils.parse_SAML_to_time(") >= 6
 
 
 def test_install_and_uninstall_swap_the_functions() -> None:
@@ -83,6 +96,7 @@ def test_install_and_uninstall_swap_the_functions() -> None:
         speedups.uninstall()
         assert not speedups.installed()
         assert OneLogin_Saml2_XML.validate_xml is original_validate_xml
+        assert OneLogin_Saml2_Utils.parse_SAML_to_time is original_parse_time
     finally:
         (speedups.install if was else speedups.uninstall)()
 
@@ -114,6 +128,40 @@ def test_query_answers_like_python3_saml(idp: SamlIdentityProvider) -> None:
         theirs = original_query(root, query, context, tagid)
         assert ours == theirs, query
     assert len(speedups.query(root, "//ds:Signature")) == 2
+
+
+def _parsed(parse: object, text: object) -> tuple[str, object]:
+    """What a parser answers: the value, or the type and text of what it raised."""
+    try:
+        return "value", parse(text)  # type: ignore[operator]
+    except Exception as error:  # python3-saml raises a bare Exception for a bad format
+        return "raised", (type(error), str(error))
+
+
+# Timestamps near the canonical form: every field width, a fraction or not, Z or not,
+# digits from other scripts, out-of-range fields, trailing newlines.
+_DIGITS = st.sampled_from("0123456789") | st.sampled_from("\u0661\u0969\uff13")
+_FIELD = st.text(_DIGITS, min_size=1, max_size=5)
+_TIMESTAMPS = st.builds(
+    lambda y, mo, d, t, h, mi, s, frac, z, tail: f"{y}-{mo}-{d}{t}{h}:{mi}:{s}{frac}{z}{tail}",
+    _FIELD, _FIELD, _FIELD, st.sampled_from(["T", "t", " "]), _FIELD, _FIELD, _FIELD,
+    st.sampled_from(["", ".", ".1", ".123456", ".1234567", ".12a"]),
+    st.sampled_from(["Z", "", "z", "+00:00"]), st.sampled_from(["", "\n", " "]))
+
+
+@pytest.mark.parametrize("text", [
+    "2026-12-01T17:55:12Z", "2026-12-01T17:55:12.5Z", "2026-12-01T17:55:12.1234567Z",
+    "2024-02-29T23:59:59Z", "2023-02-29T00:00:00Z", "2026-12-01T17:55:60Z", "2026-12-01T24:00:00Z",
+    "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-1-1T1:2:3Z",
+    "2026-12-01T17:55:12", "2026-12-01T17:55:12Z\n", "2026-12-01 17:55:12Z", "", "garbage",
+])
+def test_timestamps_parse_like_python3_saml(text: str) -> None:
+    assert _parsed(speedups.parse_saml_to_time, text) == _parsed(original_parse_time, text)
+
+
+@given(_TIMESTAMPS)
+def test_any_near_canonical_timestamp_parses_like_python3_saml(text: str) -> None:
+    assert _parsed(speedups.parse_saml_to_time, text) == _parsed(original_parse_time, text)
 
 
 def test_compiled_objects_are_reused_per_thread_only() -> None:
