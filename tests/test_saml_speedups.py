@@ -3,8 +3,9 @@
 :mod:`broker.saml.speedups` replaces ``OneLogin_Saml2_XML.validate_xml`` and
 ``OneLogin_Saml2_XML.query`` with versions that reuse compiled schemas and
 XPath, and ``OneLogin_Saml2_Utils.parse_SAML_to_time`` with one that reads
-the canonical timestamp form without strptime. These tests fail loudly when an upgrade of python3-saml changes the
-replaced code or stops calling it, and check the replacements answer alike.
+the canonical timestamp form without strptime. These tests fail loudly when
+an upgrade of python3-saml changes the replaced code or stops calling it, and
+check the replacements answer alike.
 """
 
 from __future__ import annotations
