@@ -17,7 +17,7 @@ import pytest
 
 from broker.cli import build_parser
 from broker.local.bench.report import format_table, percentile
-from broker.local.bench.runner import THIS_TREE, BenchOptions, run_bench
+from broker.local.bench.runner import THIS_TREE, BenchOptions, lambda_routing_form, package, run_bench
 
 TINY = BenchOptions(logins=4, users=2, teams=2, table_size=30, accounts=5, compare_logins=4,
                     cold_starts=1, floor_repeats=3, people=40, latencies_ms=(10, 20),
@@ -133,6 +133,42 @@ def test_report_structure_is_complete_and_json_serialisable(report: dict[str, An
     json.dumps(report)
     table = format_table(report)
     assert "warm login" in table and "dynamodb.PutItem" in table and "Targets" in table
+
+
+@pytest.mark.slow
+def test_routing_figures_hold_the_load_its_memory_and_the_operators_validate(
+        report: dict[str, Any]) -> None:
+    large = report["table_size"]["large"]
+    assert large["load_cpu_ms"] > 0 and large["load_rss_mb"] >= 0
+    check = report["table_size"]["validate"]
+    # its last line, on the table it was given; one warning: no account registry next to it
+    assert check["summary"][0].endswith("/routing-large.yaml: 0 errors, 1 warning")
+    assert check["wall_s"] > check["cpu_s"] > 0 and check["peak_rss_mb"] > 0
+    for side in report["comparison"].values():
+        assert side["table_teams"] == TINY.table_size and side["validate_cpu_s"] > 0
+    assert "broker routing validate, s (CPU s)" in format_table(report)
+
+
+def test_each_tree_is_given_the_table_its_lambda_reads(tmp_path: Any) -> None:
+    assert lambda_routing_form(THIS_TREE) == "json"
+    old = tmp_path / "old"
+    (old / "broker").mkdir(parents=True)
+    (old / "broker" / "routing.py").write_text("def load_routing_table(path): ...\n")
+    assert lambda_routing_form(old) == "yaml"
+
+
+def test_a_tree_from_before_the_bytecode_is_packaged_as_it_packaged_itself(tmp_path: Any) -> None:
+    """Its script always downloaded the wheels; the bench copies the broker package its way."""
+    old = tmp_path / "old"
+    for part in ("broker/__pycache__", "broker/emulator", "broker/local", "broker/ops", "scripts"):
+        (old / part).mkdir(parents=True)
+    for name in ("broker/handler.py", "broker/cli.py", "broker/__pycache__/handler.cpython-311.pyc",
+                 "broker/emulator/x.py", "broker/ops/y.py"):
+        (old / name).write_text("")
+    (old / "scripts" / "package-lambda.sh").write_text("pip install --target \"$OUT\" ...\n")
+    out = package(old, tmp_path / "artifact")
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
+        "broker", "broker/handler.py"]
 
 
 @pytest.mark.slow

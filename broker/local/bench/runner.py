@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -124,7 +125,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
             landscape.provision(teams, emulator.url)
             idps = _idps(teams)
             say(f"writing routing tables ({SMALL_TABLE} and {options.table_size} teams)")
-            routing = _routing_files(work, teams, idps, options)
+            tables = _routing_files(work, teams, idps, options)
+            routing = {side.name: tables[lambda_routing_form(side.tree)] for side in sides}
 
             say("measuring the floors: python3-saml strict validation, parse + signature check")
             floor = measure_floor(idps[teams[0].id], teams[0], options.floor_repeats)
@@ -132,11 +134,17 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
             for side in sides:
                 say(f"{side.name}: signing in through {options.concurrency} broker process(es)")
                 workers[side.name] = _run_workers(
-                    work, env, routing, idps, _pairs(side, teams, options), options, side)
+                    work, env, routing[side.name], idps, _pairs(side, teams, options), options, side)
+
+            validation = {}
+            for side in sides:
+                say(f"{side.name}: broker routing validate on the {options.table_size}-team table")
+                validation[side.name] = _validate(work, env, tables["yaml"]["large"], side)
 
             say(f"{options.cold_starts} cold starts as packaged per side, and as many "
                 "`import boto3` + one SageMaker client")
-            cold = _cold_starts(work, env, routing["small"], idps, teams, options, sides, artifacts)
+            cold = _cold_starts(work, env, {side.name: routing[side.name]["small"] for side in sides},
+                                idps, teams, options, sides, artifacts)
         finally:
             emulator.stop()
         memory = {}
@@ -148,7 +156,8 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> dict[s
     duration = time.perf_counter() - started
     reports = {side.name: build_report(
         options, floor, workers[side.name], {"broker": cold[side.name], "boto3": cold["boto3"]},
-        machine(), duration, memory[side.name]) | {"tree": tree_revision(side.tree)}
+        machine(), duration, memory[side.name], validation[side.name])
+        | {"tree": tree_revision(side.tree)}
         for side in sides}
     report = reports["after"]
     if "before" in reports:
@@ -174,6 +183,9 @@ def package(tree: Path, out: Path) -> Path:
     """The tree's broker package as the Lambda gets it: ``scripts/package-lambda.sh`` of that
     tree, bytecode compiled by this interpreter (the dependencies are this environment's,
     which pip compiled when it installed them)."""
+    script = tree / "scripts" / "package-lambda.sh"
+    if "WITH_DEPENDENCIES" not in script.read_text(encoding="utf-8"):
+        return _package_as_before_bytecode(tree, out)
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     env = dict(os.environ, OUT=str(out), WITH_DEPENDENCIES="0", PY_VERSION=version,
                BYTECODE_PYTHON=sys.executable, PYTHON=sys.executable)
@@ -181,6 +193,18 @@ def package(tree: Path, out: Path) -> Path:
                           capture_output=True, text=True, timeout=WORKER_TIMEOUT_SECONDS, check=False)
     if done.returncode != 0 or not (out / "broker" / "handler.py").is_file():
         raise RuntimeError(f"packaging {tree} failed:\n{done.stderr[-4000:]}")
+    return out
+
+
+def _package_as_before_bytecode(tree: Path, out: Path) -> Path:
+    """The broker package as a tree from before e02b16f packaged it: its script always
+    downloaded the wheels (so it is not run here), copied ``broker/`` without the
+    emulator, local stack, operator tools and CLI, and deleted every ``__pycache__``."""
+    shutil.copytree(tree / "broker", out / "broker",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("emulator", "local", "ops"):
+        shutil.rmtree(out / "broker" / part, ignore_errors=True)
+    (out / "broker" / "cli.py").unlink(missing_ok=True)
     return out
 
 
@@ -208,19 +232,27 @@ def _idps(teams: list[BenchTeam]) -> dict[str, Any]:
 
 
 def _routing_files(work: Path, teams: list[BenchTeam], idps: dict[str, Any],
-                   options: BenchOptions) -> dict[str, str]:
+                   options: BenchOptions) -> dict[str, dict[str, str]]:
+    """Both tables in both forms: ``{"yaml": {...}, "json": {...}}`` by table name."""
     certificates = {team_id: idp.cert_pem for team_id, idp in idps.items()}
     largest = max(options.table_size, SMALL_TABLE)
     pems = list(landscape.filler_certificates(max(1, largest - len(teams))))
-    files = {}
+    files: dict[str, dict[str, str]] = {"yaml": {}, "json": {}}
     for name, size in (("small", SMALL_TABLE), ("large", options.table_size)):
         path = work / f"routing-{name}.yaml"
         path.write_text(landscape.routing_yaml(teams, certificates, size, options.accounts, pems))
         # the Lambda's form: judged and compiled once, loaded as data (broker.routing)
         compiled = path.with_suffix(".json")
         compiled.write_text(compile_routing_file(path), encoding="utf-8")
-        files[name] = str(compiled)
+        files["yaml"][name], files["json"][name] = str(path), str(compiled)
     return files
+
+
+def lambda_routing_form(tree: Path) -> str:
+    """Which form of the table ``tree``'s Lambda reads: the compiled JSON, or (a tree from
+    before the compiled table, 2cb2bfe) routing.yaml itself."""
+    routing = (tree / "broker" / "routing.py").read_text(encoding="utf-8")
+    return "json" if "def load_compiled_table" in routing else "yaml"
 
 
 def measure_floor(idp: Any, team: BenchTeam, repeats: int) -> dict[str, Any]:
@@ -362,7 +394,7 @@ def _run_workers(work: Path, env: dict[str, str], routing: dict[str, str], idps:
                 process.wait()
 
 
-def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idps: dict[str, Any],
+def _cold_starts(work: Path, env: dict[str, str], routing_files: dict[str, str], idps: dict[str, Any],
                  teams: list[BenchTeam], options: BenchOptions, sides: list[Side],
                  artifacts: dict[str, Path]) -> dict[str, list[dict[str, Any]]]:
     """Per run: each side's packaged broker, then the floor, all interleaved against drift."""
@@ -373,7 +405,7 @@ def _cold_starts(work: Path, env: dict[str, str], routing_file: str, idps: dict[
             idp = idps[team]
             event = landscape.acs_event(idp.encode(idp.build_response(
                 user_id=user, team_id=team, audience=BENCH_ENTITY_ID, acs_url=BENCH_ACS_URL)))
-            job = {"routing_file": routing_file, "table_name": BENCH_TABLE,
+            job = {"routing_file": routing_files[side.name], "table_name": BENCH_TABLE,
                    "table_region": HUB_REGION, "event": event}
             runs[side.name].append(_spawn_cold(work, env, "broker", job, f"{side.name}-{run}",
                                                artifacts[side.name]))
@@ -398,6 +430,23 @@ def _spawn_cold(work: Path, env: dict[str, str], mode: str, job: dict[str, Any],
     result["spawned_at"] = spawned
     result["wall_ms"] = (result["answered_at"] - spawned) * 1000
     return result
+
+
+def _validate(work: Path, env: dict[str, str], table: str, side: Side) -> dict[str, Any]:
+    """``broker routing validate`` of ``side``'s tree on ``table``: wall from spawn, CPU, RSS."""
+    result_file = work / f"validate-{side.name}-result.json"
+    spawned = time.perf_counter()
+    completed = subprocess.run(
+        child("validate", table, str(result_file)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, env=env | {"PYTHONPATH": str(side.tree)},
+        timeout=WORKER_TIMEOUT_SECONDS, check=False)
+    wall_s = time.perf_counter() - spawned
+    if completed.returncode != 0:
+        raise RuntimeError(f"the validate child failed:\n{completed.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(result_file.read_text())
+    if result["exit_code"] != 0:
+        raise RuntimeError(f"broker routing validate refused the bench's table: {result['summary']}")
+    return result | {"wall_s": wall_s}
 
 
 def _memory(work: Path, env: dict[str, str], people: int, side: Side) -> dict[str, Any]:

@@ -19,6 +19,7 @@ a file.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -105,6 +106,17 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def rss_kb() -> int:
+    """Resident memory of this program now (``VmRSS``), in KiB; 0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def wait_for(path: str, timeout: float = 120.0) -> None:
     """Block until ``path`` exists (the parent's start signal)."""
     deadline = time.monotonic() + timeout
@@ -139,9 +151,13 @@ class Worker:
         from broker.wiring import BrokerSettings, build_login_service
 
         os.environ["BROKER_ROUTING_FILE"] = self.job["routing"][routing]
+        gc.collect()
+        rss_before = rss_kb()
         cpu, wall = time.process_time(), time.perf_counter()
         table = routing_table_from_env()
         loaded_cpu, loaded_wall = time.process_time(), time.perf_counter()
+        gc.collect()
+        load_rss_kb = rss_kb() - rss_before
         clients = self.clients = AwsClients()
         clients.register("provide-client-params", self.counter.on_call)
         clients.register("before-send", self.counter.on_send)
@@ -152,6 +168,7 @@ class Worker:
             "applications": len(table.applications),
             "load_wall_ms": (loaded_wall - wall) * 1000,
             "load_cpu_ms": (loaded_cpu - cpu) * 1000,
+            "load_rss_mb": load_rss_kb / 1024,  # what the loaded table holds (RSS after a collection)
             "build_cpu_ms": (time.process_time() - loaded_cpu) * 1000,
         }
         self.services[routing] = service
