@@ -17,7 +17,14 @@ import pytest
 
 from broker.cli import build_parser
 from broker.local.bench.report import format_table, percentile
-from broker.local.bench.runner import THIS_TREE, BenchOptions, lambda_routing_form, package, run_bench
+from broker.local.bench.runner import (
+    THIS_TREE,
+    WARM_BLOCKS,
+    BenchOptions,
+    lambda_routing_form,
+    package,
+    run_bench,
+)
 
 TINY = BenchOptions(logins=4, users=2, teams=2, table_size=30, accounts=5, compare_logins=4,
                     cold_starts=1, floor_repeats=3, people=40, latencies_ms=(10, 20),
@@ -90,9 +97,12 @@ def test_warm_logins_with_injected_latency_are_measured_per_latency(report: dict
 @pytest.mark.slow
 def test_warm_cpu_is_set_against_the_two_calls_and_the_signature_check(report: dict[str, Any]) -> None:
     floor = report["floor"]
-    assert floor["parse_and_signature_cpu_ms"] > 0
+    assert floor["parse_and_signature_cpu_ms"] > 0 and floor["parse_and_signature_beside_warm_cpu_ms"] > 0
+    # measured in the warm logins' own process, in blocks alternating with theirs
+    assert floor["floor_blocks"] == WARM_BLOCKS
+    assert floor["floor_rounds"] == WARM_BLOCKS * 5
     assert floor["warm_floor_cpu_ms"] == pytest.approx(
-        floor["aws_two_calls_cpu_ms"] + floor["parse_and_signature_cpu_ms"])
+        floor["aws_two_calls_cpu_ms"] + floor["parse_and_signature_beside_warm_cpu_ms"])
     assert floor["warm_cpu_over_floor"] == pytest.approx(
         report["scenarios"]["warm"]["cpu_ms_per_login"] / floor["warm_floor_cpu_ms"])
 

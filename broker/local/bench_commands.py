@@ -19,8 +19,10 @@ def add_parser(subparsers: Any) -> None:
             "throughput and memory for warm logins, first logins, warm logins with an "
             "injected per-call latency, cold starts of the packaged broker, 1,000 people "
             "in one container, and a 10-team against a --table-size table (the Lambda's load, "
-            "the memory the table holds, `broker routing validate` on it), beside the floors: python3-saml validation alone, the two AWS "
-            "calls plus parse and signature check alone, `import boto3` + one SageMaker client. "
+            "the memory the table holds, `broker routing validate` on it), beside the floors: "
+            "python3-saml validation alone, the two AWS calls plus parse and signature check "
+            "alone (in blocks alternating with the warm logins'), `import boto3` + one "
+            "SageMaker client. "
             "With --before TREE, another commit's broker is measured in the same run, side by side."
         ),
     )

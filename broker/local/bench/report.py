@@ -116,13 +116,19 @@ def build_report(options: Any, floor: dict[str, Any], workers: list[dict[str, An
     baseline = cold["boto3"]
     baseline_ms = statistics.median(r["wall_ms"] for r in baseline)
     floor = dict(floor)
-    (aws_floor,) = by_name["aws-floor"]
-    own_ms = warm["cpu_ms_per_login"] - aws_floor["cpu_ms_per_round"]
-    warm_floor_ms = aws_floor["cpu_ms_per_round"] + floor["parse_and_signature_cpu_ms"]
+    # The floor blocks alternate with the warm blocks in the same process (see the runner).
+    floor_blocks = by_name["aws-floor"]
+    floor_rounds = sum(block["rounds"] for block in floor_blocks)
+    calls_ms = sum(block["calls_cpu_s"] for block in floor_blocks) * 1000 / floor_rounds
+    signature_ms = sum(block["signature_cpu_s"] for block in floor_blocks) * 1000 / floor_rounds
+    own_ms = warm["cpu_ms_per_login"] - calls_ms
+    warm_floor_ms = calls_ms + signature_ms
     floor.update({
+        "floor_blocks": len(floor_blocks), "floor_rounds": floor_rounds,
+        "parse_and_signature_beside_warm_cpu_ms": signature_ms,
         "warm_floor_cpu_ms": warm_floor_ms,
         "warm_cpu_over_floor": warm["cpu_ms_per_login"] / warm_floor_ms,
-        "aws_two_calls_cpu_ms": aws_floor["cpu_ms_per_round"],
+        "aws_two_calls_cpu_ms": calls_ms,
         "broker_own_cpu_ms": own_ms,
         "broker_own_over_python3_saml": own_ms / floor["python3_saml_raw_cpu_ms"],
         "import_boto3_one_client_service": baseline[0]["service"],
@@ -214,7 +220,8 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                    "signature check alone)",
          "measured": f"{ratio:.2f}x ({warm['cpu_ms_per_login']:.2f} ms vs "
                      f"{floor['aws_two_calls_cpu_ms']:.2f} + "
-                     f"{floor['parse_and_signature_cpu_ms']:.2f} ms)", "met": ratio <= WARM_CPU_TARGET},
+                     f"{floor['parse_and_signature_beside_warm_cpu_ms']:.2f} ms)",
+         "met": ratio <= WARM_CPU_TARGET},
         {"target": "warm login with a per-call latency D: about 1 x D extra (one round trip)",
          "measured": ", ".join(f"D={d} ms: {v['extra_over_latency']:.2f} x D"
                                for d, v in latency.items()),
@@ -332,12 +339,14 @@ def format_table(report: dict[str, Any]) -> str:
         f"  warm login CPU / python3-saml alone:                     "
         f"{floor['warm_cpu_over_python3_saml']:.2f}x",
         f"  the two AWS calls alone (bare, same clients):            "
-        f"{floor['aws_two_calls_cpu_ms']:.2f} ms CPU",
+        f"{floor['aws_two_calls_cpu_ms']:.2f} ms CPU (beside the warm logins: "
+        f"{floor['floor_blocks']} blocks alternating with theirs, {floor['floor_rounds']} rounds)",
         f"  the broker's own work (warm login - those calls):        "
         f"{floor['broker_own_cpu_ms']:.2f} ms CPU = "
         f"{floor['broker_own_over_python3_saml']:.2f}x python3-saml alone",
         f"  parse + signature check alone (xmlsec, same response):   "
-        f"{floor['parse_and_signature_cpu_ms']:.2f} ms CPU",
+        f"{floor['parse_and_signature_cpu_ms']:.2f} ms CPU here, "
+        f"{floor['parse_and_signature_beside_warm_cpu_ms']:.2f} ms beside the warm logins",
         f"  warm login CPU / (the two calls + parse and signature):  "
         f"{floor['warm_cpu_over_floor']:.2f}x ({floor['warm_floor_cpu_ms']:.2f} ms)",
         f"  cold start as packaged, process start -> first login:    "
