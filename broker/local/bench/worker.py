@@ -116,30 +116,30 @@ class InjectedLatency:
         return total * 1000
 
 
+def _status_kb(field: str) -> int | None:
+    """A ``VmXXX:`` figure of /proc/self/status in KiB; ``None`` where there is none."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def peak_rss_kb() -> int:
     """Peak resident memory of this program so far, in KiB.
 
     Linux's ``VmHWM`` starts afresh at exec; ``ru_maxrss`` (the fallback
     elsewhere) also carries the forking parent's peak across exec.
     """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM")
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def rss_kb() -> int:
     """Resident memory of this program now (``VmRSS``), in KiB; 0 where /proc is missing."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _status_kb("VmRSS") or 0
 
 
 def wait_for(path: str, timeout: float = 120.0) -> None:
