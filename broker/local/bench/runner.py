@@ -7,8 +7,11 @@ Process layout (2 cores suffice):
   and spawns everything else;
 - the emulator: ``python -m broker.emulator.server`` (its CPU is not the broker's);
 - broker workers (:mod:`.worker`): ``--concurrency`` processes, each a Lambda
-  container, running the real handler; worker 0 also runs first logins and
-  the routing-table-size comparison;
+  container, running the real handler; worker 0 also runs first logins, the
+  warm-CPU floor (the two AWS calls bare, parse and signature check alone) in
+  blocks alternating with its warm logins, and the routing-table-size comparison;
+- the validate child (:mod:`.validate`): each tree's ``broker routing validate``
+  on the large table, as an operator's CI runs it;
 - cold-start children (:mod:`.coldstart`): a fresh interpreter per run, for
   the broker as packaged (``scripts/package-lambda.sh``: the broker package
   with its bytecode) and for the ``import boto3`` + one SageMaker client floor;
@@ -16,7 +19,7 @@ Process layout (2 cores suffice):
   distinct people, RSS after 10 and after all of them.
 
 With ``--before TREE`` (a checkout of another commit, e.g. ``git worktree add
-/tmp/bench-before <commit>``) the workers, cold starts and memory child run
+/tmp/bench-before <commit>``) the workers, validate, cold starts and memory child run
 for that tree's broker too, in the same run against the same emulator, and the
 report sets the two side by side. Every child is this tree's harness file run
 with ``python -P`` and ``PYTHONPATH`` set to the tree (or artifact) measured,
