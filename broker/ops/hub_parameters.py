@@ -15,6 +15,11 @@ and Recipient against ``service_provider.acs_url``; so an execute-api
 ``acs_url`` gives ``CustomAcsUrl=""`` (the hub reports its own URL) and any
 other URL (a custom domain in front of the API) is passed as it is.
 
+``ReconcileSpokeRoleName`` (:func:`registry_parameters`, from accounts/rollout.yaml's
+``hub.reconcile_role_name``): the hub lets its reconcile job assume that role name
+in every spoke, and the rollout gives every spoke a role of that name; passed
+from the one file, the two cannot disagree.
+
 ``DeploymentPreference`` (:func:`deployment_preference`): how the new version
 reaches the ``live`` alias. A gradual deployment (the default canary) keeps
 90% of sign-ins on the old version for five minutes, and the old version
@@ -32,6 +37,7 @@ from dataclasses import dataclass
 
 from broker.config import RoutingTable
 from broker.exceptions import ConfigurationError
+from broker.ops.accounts import AccountRegistry
 
 # https://{api-id}.execute-api.{region}.amazonaws.com[.cn]/... (API Gateway's default endpoint)
 # `broker init`'s placeholder (RFC 6761's reserved .invalid): the hub is to report its own URL.
@@ -66,6 +72,11 @@ def hub_parameters(table: RoutingTable) -> dict[str, str]:
     if table.identity_store is not None:  # the broker and the reconcile job may assume that reader
         parameters["IdentityStoreReaderRoleArn"] = table.identity_store.role_arn
     return parameters
+
+
+def registry_parameters(registry: AccountRegistry) -> dict[str, str]:
+    """The hub stack's parameters that the account registry decides: ``ReconcileSpokeRoleName``."""
+    return {"ReconcileSpokeRoleName": registry.settings.reconcile_role_name}
 
 
 def routing_digest(text: bytes) -> str:

@@ -80,14 +80,18 @@ def add_parser(subparsers: Any) -> None:
     compile_.set_defaults(handler=run_compile)
 
     hub = commands.add_parser(
-        "hub-parameters", help="print the hub stack's parameters that routing.yaml decides, for sam deploy",
+        "hub-parameters",
+        help="print the hub stack's parameters that routing.yaml and accounts/ decide, for sam deploy",
         description="Print BrokerAccessRoleName (the one broker-access role name of every team), "
-                    "SamlEntityId, CustomAcsUrl (empty when acs_url is the API's execute-api URL) and "
-                    "RoutingDigest (SHA-256 of the file, which broker doctor compares) as "
+                    "SamlEntityId, CustomAcsUrl (empty when acs_url is the API's execute-api URL), "
+                    "RoutingDigest (SHA-256 of the file, which broker doctor compares), "
+                    "ReconcileSpokeRoleName (accounts/rollout.yaml's hub.reconcile_role_name, the "
+                    "role the rollout gives every spoke), DeploymentPreference and SourceRevision as "
                     "`sam deploy --parameter-overrides` reads them.",
-        epilog="exit codes: 0 printed, 1 the table does not load or its teams use more than one "
-               "broker-access role name, 2 usage")
+        epilog="exit codes: 0 printed, 1 the table or the account registry does not load, or the "
+               "teams use more than one broker-access role name, 2 usage")
     hub.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
+    _registry_argument(hub)  # hub.reconcile_role_name: the role the reconcile job may assume
     hub.add_argument("--base", metavar="REF",
                      help="the deployed git revision: DeploymentPreference is AllAtOnce when the change "
                           "since REF only adds to routing.yaml (and accounts/), else --gradual")
@@ -282,6 +286,7 @@ def run_hub_parameters(args: argparse.Namespace) -> int:
     """``broker routing hub-parameters``; returns the exit code."""
     from broker.exceptions import ConfigurationError
     from broker.ops import hub_parameters as hub
+    from broker.ops.accounts import load_accounts
     from broker.ops.routing_plan import GitError, git_show, load_table
     from broker.ops.routing_source import load_routing_table
 
@@ -294,6 +299,17 @@ def run_hub_parameters(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return 1
     parameters["RoutingDigest"] = hub.routing_digest(Path(args.file).read_bytes())
+    accounts = _accounts_dir(args, args.file)
+    if accounts.is_dir():
+        try:
+            parameters |= hub.registry_parameters(load_accounts(accounts))
+        except ConfigurationError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            return 1
+    else:
+        print(f"broker routing hub-parameters: no account registry at {accounts}: "
+              "ReconcileSpokeRoleName stays the template's", file=sys.stderr)
     old, files = None, None
     if args.base:
         try:

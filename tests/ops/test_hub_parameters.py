@@ -40,8 +40,48 @@ def test_the_repository_table_gives_the_hub_its_role_name_audience_and_acs_url(
         "BrokerAccessRoleName": "StudioBrokerAccess",
         "SamlEntityId": "urn:example:studio-broker",
         "CustomAcsUrl": "https://broker.example.com/prod/saml/acs",
+        "ReconcileSpokeRoleName": "StudioBrokerReconcile",  # accounts/rollout.yaml's default
         "DeploymentPreference": "Canary10Percent5Minutes",  # no --base: nothing to compare with
     }
+
+
+def _registry_with(tmp_path: Path, rollout_extra: str) -> Path:
+    """A copy of the repository's routing.yaml and accounts/, with lines added under ``hub:``."""
+    shutil.copy(REPO / "routing.yaml", tmp_path / "routing.yaml")
+    shutil.copytree(REPO / "accounts", tmp_path / "accounts")
+    rollout = tmp_path / "accounts" / "rollout.yaml"
+    text = rollout.read_text(encoding="utf-8")
+    rollout.write_text(text.replace("\nhub:\n", f"\nhub:\n{rollout_extra}", 1), encoding="utf-8")
+    return tmp_path / "routing.yaml"
+
+
+def test_the_reconcile_role_name_is_the_one_the_rollout_gives_every_spoke(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.ops.accounts import load_accounts
+    from broker.ops.stacksets import _templated
+
+    table = _registry_with(tmp_path, "  reconcile_role_name: TeamStudioReconcile\n")
+    assert printed(capsys, str(table))["ReconcileSpokeRoleName"] == "TeamStudioReconcile"
+    settings = load_accounts(tmp_path / "accounts").settings
+    # the spokes' broker-access StackSet names the same role, so the job may assume what exists
+    assert _templated(settings)["access"].shared["ReconcileRoleName"] == "TeamStudioReconcile"
+
+
+def test_without_a_registry_the_template_keeps_its_reconcile_role_name(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(REPO / "routing.yaml", tmp_path / "routing.yaml")
+    assert "ReconcileSpokeRoleName" not in printed(capsys, str(tmp_path / "routing.yaml"))
+    assert main(["routing", "hub-parameters", str(tmp_path / "routing.yaml")]) == 0
+    assert "no account registry at" in capsys.readouterr().err
+
+
+def test_a_broken_registry_prints_its_problems_and_no_parameters(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    table = _registry_with(tmp_path, "  reconcile_role_name: 'not a role name'\n")
+    assert main(["routing", "hub-parameters", str(table)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "rollout.yaml" in captured.err and "reconcile_role_name" in captured.err
 
 
 def test_the_printed_role_name_is_every_teams_broker_role_and_the_one_the_hub_may_assume(
@@ -151,7 +191,8 @@ def test_cli_compares_with_the_deployed_revision(tmp_path: Path, capsys: pytest.
     shutil.copy(EDITS / "add_team_new_application.yaml", table)
     adds, why = run("--base", deployed)
     assert adds["DeploymentPreference"] == "AllAtOnce" and adds["SourceRevision"] == '""'  # uncommitted
-    assert why.startswith("DeploymentPreference=AllAtOnce: the change only adds to routing.yaml")
+    assert why.splitlines()[-1].startswith(  # after the note that there is no account registry
+        "DeploymentPreference=AllAtOnce: the change only adds to routing.yaml")
     (tmp_path / "template.yaml").write_text("# the hub, changed\n")
     other, why = run("--base", deployed)
     assert other["DeploymentPreference"] == "Canary10Percent5Minutes" and "template.yaml" in why
