@@ -351,6 +351,8 @@ def _picker(result: Picking) -> Response:
     entries = [pages.PickerEntry(base + urlencode({"choice": c.value, "ref": reference}),
                                  c.team.label, c.team.account_id, c.team.region)
                for c in result.choices]
+    entries += [pages.PickerEntry(None, t.label, t.account_id, t.region,
+                                  note=t.disabled_message or "") for t in result.unavailable]
     body = pages.picker_page(entries, _help(None, reference))
     return Response(200, "text/html; charset=utf-8", body, _headers(),
                     cookies=[_cookie_of(PICK_COOKIE, result.token, max_age=PICK_COOKIE_SECONDS)])

@@ -133,12 +133,16 @@ class Picking:
     choices: tuple[Choice, ...]
     trace: SignInTrace
     team_id: str = ""  # no team yet (the metric's dimension)
+    # The person's teams under maintenance: shown on the picker, not choosable.
+    unavailable: tuple[Team, ...] = ()
 
 
 LoginResult = Landed | StillPreparing | Picking
 
 NO_TEAM_BY_MEMBERSHIP = (
     "You are not a member of any team that uses Studio, so there is no Studio to open for you.")
+ALL_TEAMS_DISABLED = (
+    "Studio is temporarily unavailable for maintenance for every team you are a member of.")
 SOURCE_NOT_ALLOWED = (
     "Your team's Studio can only be reached from the organisation's network. "
     "Connect to it (for example through the VPN) and start again from your access portal."
@@ -284,7 +288,10 @@ class LoginService:
                 team = self._routable_team(teams[0].id, source_ip)
                 with within_deadline(deadline):
                     return self._land_unused(identity, team, trace, deadline)
-            choices = tuple(Choice(secrets.token_urlsafe(_CHOICE_BYTES), team) for team in teams)
+            usable = [team for team in teams if team.enabled]
+            if not usable:  # nothing to choose: the maintenance page, and nothing written
+                raise TeamDisabled("all_teams_disabled", ALL_TEAMS_DISABLED)
+            choices = tuple(Choice(secrets.token_urlsafe(_CHOICE_BYTES), team) for team in usable)
             with within_deadline(deadline):
                 unused = self._remember(identity)
                 try:  # the picker's write beside the replay write: one round trip
@@ -297,7 +304,8 @@ class LoginService:
                     unused.confirmed()
                     raise
                 unused.confirmed()  # the picker's cookie leaves only for an unused assertion
-            return Picking(token, choices, trace)
+            return Picking(token, choices, trace,
+                           unavailable=tuple(team for team in teams if not team.enabled))
         except BrokerError as error:
             error.about(application=identity.application, user=source_identity(identity.user_id))
             if len(teams) == 1:  # the page may name the one team (a verified fact by now)

@@ -47,6 +47,8 @@ _STYLE = (
     ".team:focus-visible{outline:.15rem solid var(--link);outline-offset:.15rem}"
     ".team strong{display:block;color:var(--link);font-size:1.075rem}"
     ".team span{color:var(--muted);font-size:.9rem;overflow-wrap:anywhere}"
+    ".team.off{border-style:dashed}.team.off:hover{border-color:var(--line)}"
+    ".team.off strong{color:var(--ink)}.team.off span{display:block}"
     "@media (max-width:30rem){main{margin:1rem auto}.card{padding:1.25rem 1.1rem}"
     "h1{font-size:1.3rem}.button{width:100%;text-align:center}}"
 )
@@ -161,20 +163,30 @@ def holding_page(continue_url: str, retry_seconds: int, elapsed_seconds: float, 
 
 @dataclass(frozen=True)
 class PickerEntry:
-    """One team on the picker page: where its link goes, and how the team is named."""
+    """One team on the picker page: where its link goes (``None``: under maintenance, no link,
+    ``note`` the team's disabled message), and how the team is named."""
 
-    url: str
+    url: str | None
     team: str
     account_id: str
     region: str
+    note: str = ""
+
+
+def _picker_item(entry: PickerEntry) -> str:
+    where = f"<span>Account {escape(entry.account_id)}, region {escape(entry.region)}</span>"
+    if entry.url is not None:
+        return (f'<li><a class="team" href="{escape(entry.url)}"><strong>{escape(entry.team)}</strong>'
+                f"{where}</a></li>")
+    note = f": {entry.note}" if entry.note else ""
+    return (f'<li><div class="team off"><strong>{escape(entry.team)}</strong>{where}'
+            f"<span>Under maintenance{escape(note)}</span></div></li>")
 
 
 def picker_page(entries: list[PickerEntry], help: Help) -> str:
-    """The team picker: one link per team the person is a member of (each usable once)."""
-    items = "".join(
-        f'<li><a class="team" href="{escape(e.url)}"><strong>{escape(e.team)}</strong>'
-        f"<span>Account {escape(e.account_id)}, region {escape(e.region)}</span></a></li>"
-        for e in entries)
+    """The team picker: one link per team the person is a member of (each usable once); a team
+    under maintenance is listed, with its message, but is no link."""
+    items = "".join(_picker_item(e) for e in entries)
     body = (
         "<h1>Choose your team</h1>"
         f'<p class="lead">You are a member of {len(entries)} teams that use Studio. '

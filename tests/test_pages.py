@@ -94,6 +94,18 @@ def test_the_picker_lists_each_team_as_one_escaped_link_with_account_and_region(
     assert "https://portal.example.com/start" in html and "ref-1" in html
 
 
+def test_a_team_under_maintenance_is_listed_with_its_escaped_message_but_is_no_link() -> None:
+    entries = [*_PICKS, pages.PickerEntry(None, "Fraud <analytics>", "333333333333", "eu-central-1",
+                                          note="Back at 14:00 & later")]
+    html = pages.picker_page(entries, pages.Help("ref-1", SUPPORT))
+    links = [attrs["href"] for tag, attrs in _shape(html).tags if tag == "a" and attrs.get("class") == "team"]
+    assert links == [e.url for e in _PICKS]
+    assert ('<div class="team off"><strong>Fraud &lt;analytics&gt;</strong>'
+            "<span>Account 333333333333, region eu-central-1</span>"
+            "<span>Under maintenance: Back at 14:00 &amp; later</span></div>") in html
+    assert "You are a member of 3 teams" in html
+
+
 def test_a_refusal_escapes_what_the_table_says_and_names_the_team() -> None:
     html = _pages()[0]
     assert "You do not have access to Studio for Fraud analytics." in html

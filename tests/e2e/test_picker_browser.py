@@ -7,11 +7,15 @@ The picker is checked with axe-core and photographed (desktop and phone).
 
 from __future__ import annotations
 
+import base64
+
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from broker import pages
+from broker.config import Support
 from broker.local.identity_store import STUDIO_APPLICATION
 from broker.local.stack import LocalStack
 from tests.e2e.chromium import requires_chromium
@@ -50,6 +54,21 @@ def test_a_person_in_two_teams_picks_one_and_lands_in_its_studio(
     browser.get(chosen)  # the same choice again: used up
     _h1(browser, "This team choice cannot be used")
     check_state(browser, "picker-choice-used")
+
+
+def test_a_team_under_maintenance_on_the_picker_is_accessible(browser: WebDriver) -> None:
+    """The picker's listed-but-not-choosable entry, rendered by the broker's own page code."""
+    entries = [pages.PickerEntry("https://broker.example.com/saml/choose?choice=abc", "Churn modelling",
+                                 "222222222222", "eu-west-1"),
+               pages.PickerEntry(None, "Fraud analytics", "111111111111", "us-east-1",
+                                 note="Moving to a new network until 14:00 UTC.")]
+    html = pages.picker_page(entries, pages.Help("ref-1", Support(portal_url="https://portal.example.com")))
+    browser.get("data:text/html;base64," + base64.b64encode(html.encode()).decode())
+    assert [e.text.splitlines()[0] for e in browser.find_elements(By.CSS_SELECTOR, "a.team")] == [
+        "Churn modelling"]
+    (listed,) = browser.find_elements(By.CSS_SELECTOR, "div.team.off")
+    assert "Under maintenance: Moving to a new network until 14:00 UTC." in listed.text
+    check_state(browser, "picker-maintenance", phone=True)
 
 
 def test_a_person_in_one_team_lands_directly(stack: LocalStack, browser: WebDriver) -> None:

@@ -205,6 +205,49 @@ def test_a_person_in_two_teams_gets_a_picker_and_a_choice_lands_in_that_team(
     assert profile["DomainId"] == landscape.domain_ids["team2"]
 
 
+def _disable(landscape: Landscape, *team_ids: str, message: str | None = None) -> None:
+    """Turn the kill switch of ``team_ids`` on in the landscape's table; rewire the broker."""
+    routing = landscape.routing
+    teams = {tid: dataclasses.replace(team, enabled=False, disabled_message=message)
+             if tid in team_ids else team for tid, team in routing.teams.items()}
+    landscape.routing = dataclasses.replace(routing, teams=MappingProxyType(teams))
+    landscape.service = build_login_service(
+        landscape.routing, BrokerSettings(table_name=TABLE, table_region="us-east-1",
+                                          profile_wait_seconds=2.0), landscape.clients)
+    handler.use_login_service(landscape.service)
+
+
+def test_a_team_under_maintenance_is_listed_on_the_picker_but_cannot_be_chosen(
+    landscape: Landscape, store: Store
+) -> None:
+    _disable(landscape, "team1", message="Moving to a new network until 14:00 UTC.")
+    picker = studio_sign_in(landscape, "both")
+    assert picker["statusCode"] == 200
+    assert set(choices(picker)) == {"Churn modelling"}  # the one link
+    body = picker["body"]
+    (listed,) = re.findall(r'<div class="team off">(.*?)</div>', body)
+    assert "Fraud analytics" in listed and "111111111111" in listed
+    assert "Under maintenance: Moving to a new network until 14:00 UTC." in listed
+    assert body.count(f"{CHOOSE}?") == 1
+    landed = choose(landscape, choices(picker)["Churn modelling"], pick_cookie(picker))
+    assert landed["statusCode"] == 302
+    assert "team2studio" in headers_of(landed)["Location"]
+
+
+def test_every_team_under_maintenance_is_the_maintenance_page_and_nothing_is_used(
+    landscape: Landscape, store: Store
+) -> None:
+    _disable(landscape, "team1", "team2")
+    saml = landscape.saml_response("both", "", app="studio", attributes={"teamid": None})
+    response = landscape.post_acs(saml)
+    assert response["statusCode"] == 503
+    assert headers_of(response)["Retry-After"] == "600"
+    assert "under maintenance" in response["body"] and "every team you are a member of" in response["body"]
+    assert handler.PICK_COOKIE not in str(response["multiValueHeaders"].get("Set-Cookie", []))
+    assert created(landscape) == 0
+    assert landscape.replay_items() == 0  # neither the assertion nor a picker was written
+
+
 def test_a_choice_whose_profile_is_slow_gets_the_holding_page_and_continues(
     landscape: Landscape, store: Store
 ) -> None:
