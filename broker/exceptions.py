@@ -167,6 +167,16 @@ class ChoiceInvalid(ContinuationInvalid):
     advice = PORTAL_AGAIN + " Then choose your team again."
 
 
+class ChoiceCookieRefused(ChoiceInvalid):
+    """The team picker set its cookie moments ago and the browser did not send it back (400)."""
+
+    title = "Your browser refused the sign-in cookie"
+    public_message = ("Your browser did not send back the cookie that the team picker set a "
+                      "moment ago, so this choice cannot be used. Cookies are blocked for this site.")
+    advice = ("Allow cookies for this site (the broker sets one cookie, only to carry your "
+              "choice of team), then open Studio again from your access portal.")
+
+
 class ContinuationCookieRefused(ContinuationInvalid):
     """The holding page set its cookie moments ago and the browser did not send it back (400)."""
 

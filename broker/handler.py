@@ -27,6 +27,7 @@ from broker.aws import CONNECT_TIMEOUT_SECONDS
 from broker.config import RoutingTable, Support
 from broker.exceptions import (
     BrokerError,
+    ChoiceCookieRefused,
     ChoiceInvalid,
     ContinuationCookieRefused,
     ContinuationInvalid,
@@ -159,8 +160,10 @@ def choose_team() -> Response:
         query = app.current_event.query_string_parameters or {}
         choice = query.get("choice", "")
         token = _cookie(PICK_COOKIE)
-        if not token or not CHOICE.fullmatch(choice):
-            raise ChoiceInvalid("choice_cookie_missing" if not token else "choice_malformed")
+        if not CHOICE.fullmatch(choice):
+            raise ChoiceInvalid("choice_malformed")
+        if not token:
+            raise _missing_pick_cookie()
         result = login_service().choose(token, choice, _source_ip(), deadline=_deadline())
     except BrokerError as error:
         reference = (app.current_event.query_string_parameters or {}).get("ref", "")
@@ -314,16 +317,26 @@ def _cookie(name: str) -> str | None:
 
 
 def _missing_cookie() -> ContinuationInvalid:
-    """No continuation cookie: refused by the browser, or the sign-in is long over.
+    """No continuation cookie: refused by the browser, or the sign-in is long over."""
+    return (ContinuationCookieRefused("continuation_cookie_refused")
+            if _cookie_set_lately(CONTINUE_COOKIE_SECONDS)
+            else ContinuationInvalid("continuation_cookie_missing"))
 
-    The holding page's link says when its cookie was set (``at``). Unsigned, and used
-    only to choose the explanation: a cookie set within its lifetime that did not come
-    back was refused.
+
+def _missing_pick_cookie() -> ChoiceInvalid:
+    """No picker cookie: refused by the browser, or the picker is long over."""
+    return (ChoiceCookieRefused("choice_cookie_refused") if _cookie_set_lately(PICK_COOKIE_SECONDS)
+            else ChoiceInvalid("choice_cookie_missing"))
+
+
+def _cookie_set_lately(lifetime_seconds: int) -> bool:
+    """Whether the link followed says its cookie was set (``at``) within ``lifetime_seconds``.
+
+    Unsigned, and used only to choose the explanation: a cookie set within its
+    lifetime that did not come back was refused by the browser.
     """
     issued = (app.current_event.query_string_parameters or {}).get("at", "")
-    fresh = issued.isdigit() and 0 <= time.time() - int(issued) <= CONTINUE_COOKIE_SECONDS
-    return (ContinuationCookieRefused("continuation_cookie_refused") if fresh
-            else ContinuationInvalid("continuation_cookie_missing"))
+    return issued.isdigit() and 0 <= time.time() - int(issued) <= lifetime_seconds
 
 
 def _respond(result: LoginResult) -> Response:
@@ -348,7 +361,9 @@ def _picker(result: Picking) -> Response:
     """The team picker (200), its single-use token in a cookie only this site sees."""
     reference = result.trace.reference or _correlation_id()
     base = _routing().service_provider.acs_url.rsplit("/acs", 1)[0] + "/choose?"
-    entries = [pages.PickerEntry(base + urlencode({"choice": c.value, "ref": reference}),
+    # ``at``: when the cookie was set, so that a missing cookie can be told from an old link.
+    at = int(time.time())
+    entries = [pages.PickerEntry(base + urlencode({"choice": c.value, "ref": reference, "at": at}),
                                  c.team.label, c.team.account_id, c.team.region)
                for c in result.choices]
     entries += [pages.PickerEntry(None, t.label, t.account_id, t.region,

@@ -121,11 +121,19 @@ def choices(response: dict[str, Any]) -> dict[str, str]:
     return {unescape(name): parse_qs(urlsplit(unescape(href)).query)["choice"][0] for href, name in links}
 
 
-def choose(landscape: Landscape, choice: str, cookie: str | None) -> dict[str, Any]:
+def choose(landscape: Landscape, choice: str, cookie: str | None, **query: str) -> dict[str, Any]:
     event = get_event(CHOOSE, cookie=cookie)
-    event["queryStringParameters"] = {"choice": choice}
-    event["multiValueQueryStringParameters"] = {"choice": [choice]}
+    event["queryStringParameters"] = {"choice": choice, **query}
+    event["multiValueQueryStringParameters"] = {key: [value] for key, value in
+                                                event["queryStringParameters"].items()}
     return landscape.invoke(event)
+
+
+def link_query(response: dict[str, Any], team: str) -> dict[str, str]:
+    """The query of the picker's link to ``team``: choice, ref and at."""
+    links = re.findall(r'<a class="team" href="([^"]+)"><strong>([^<]+)</strong>', response["body"])
+    (href,) = [href for href, name in links if unescape(name) == team]
+    return {key: values[0] for key, values in parse_qs(urlsplit(unescape(href)).query).items()}
 
 
 def created(landscape: Landscape) -> int:
@@ -300,6 +308,25 @@ def test_a_tampered_choice_or_cookie_is_refused_and_creates_nothing(
     assert tampered["statusCode"] == 400
     assert choose(landscape, "not a choice", cookie)["statusCode"] == 400  # malformed
     assert created(landscape) == 0
+
+
+def test_a_choice_whose_cookie_the_browser_refused_says_so_and_uses_nothing(
+    landscape: Landscape, store: Store
+) -> None:
+    picker = studio_sign_in(landscape, "both")
+    query = link_query(picker, "Churn modelling")
+    assert abs(int(query["at"]) - time.time()) < 60 and query["ref"]
+    refused = choose(landscape, query["choice"], None, at=query["at"], ref=query["ref"])
+    assert refused["statusCode"] == 400
+    assert "Your browser refused the sign-in cookie" in refused["body"]
+    assert "carry your choice of team" in refused["body"] and query["ref"] in refused["body"]
+    assert created(landscape) == 0
+    # an old link without its cookie is an expired choice, not a refused cookie
+    old = choose(landscape, query["choice"], None, at=str(int(time.time()) - 3600))
+    assert old["statusCode"] == 400 and "This team choice cannot be used" in old["body"]
+    # nothing was consumed: the same choice with its cookie still lands
+    landed = choose(landscape, query["choice"], pick_cookie(picker))
+    assert landed["statusCode"] == 302 and "team2studio" in headers_of(landed)["Location"]
 
 
 def test_a_choice_from_another_browser_is_refused(landscape: Landscape, store: Store) -> None:
