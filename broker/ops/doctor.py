@@ -6,8 +6,10 @@ The links, in the order a sign-in meets them:
 2. each application's certificates: expiry, key, signature algorithm (offline);
 3. the hub stack: it exists and is complete, its outputs agree with the table
    (``AcsUrl`` = ``acs_url``, ``SamlAudience`` = ``entity_id``) and with the
-   registry (``BrokerRoleArn`` = ``hub.broker_role_arn``), its replay table is
-   ACTIVE;
+   registry (``BrokerRoleArn`` = ``hub.broker_role_arn``; ``ReconcileRoleArn`` =
+   ``hub.reconcile_role_arn`` and the ``ReconcileSpokeRoleName`` parameter =
+   ``hub.reconcile_role_name``, the role the spokes get for the reconcile job),
+   its replay table is ACTIVE;
 4. each team, in its spoke (through an administrative role the operator may
    assume there, ``--spoke-role``): the domain exists, is InService, uses IAM
    auth and the network mode of the registry; the execution role exists,
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from broker.aws import AwsClients, session_credentials
 from broker.config import RoutingTable, Team
-from broker.ops.accounts import AccountRegistry
+from broker.ops.accounts import AccountRegistry, RolloutSettings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 CERT_WARNING_DAYS = 30
@@ -138,9 +140,33 @@ def hub_checks(clients: AwsClients, table: RoutingTable, registry: AccountRegist
                          registry.settings.broker_role_arn, "accounts/rollout.yaml hub.broker_role_arn",
                          f"set hub.broker_role_arn to {outputs.get('BrokerRoleArn')}, "
                          "then broker rollout apply"))
+    checks += _reconcile_role(subject, stack, outputs, registry.settings)
     checks.append(_replay_table(clients, region, outputs.get("ReplayTableName")))
     if routing_digest is not None:
         checks.append(_deployed_table(subject, outputs.get("RoutingDigest"), routing_digest))
+    return checks
+
+
+def _reconcile_role(subject: str, stack: dict[str, Any], outputs: dict[str, str],
+                    settings: RolloutSettings) -> list[Check]:
+    """The reconcile job's role as the spokes know it: they trust ``hub.reconcile_role_arn`` and
+    name their role ``hub.reconcile_role_name``, which the hub's job may assume."""
+    deployed = outputs.get("ReconcileRoleArn")
+    if deployed is None:  # a hub from before the reconcile job
+        return []
+    fix = f"set hub.reconcile_role_arn to {deployed} in accounts/rollout.yaml, then broker rollout apply"
+    if not settings.reconcile_role_arn:
+        checks = [Check("hub-reconcile-role", subject, WARN,
+                        "accounts/rollout.yaml has no hub.reconcile_role_arn: no spoke has the reconcile "
+                        "role, so the scheduled job surveys no team", fix)]
+    else:
+        checks = [_equal("hub-reconcile-role", subject, deployed, settings.reconcile_role_arn,
+                         "accounts/rollout.yaml hub.reconcile_role_arn", fix)]
+    parameters = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if "ReconcileSpokeRoleName" in parameters:
+        checks.append(_equal("hub-reconcile-role-name", subject, parameters["ReconcileSpokeRoleName"],
+                             settings.reconcile_role_name, "accounts/rollout.yaml hub.reconcile_role_name",
+                             "deploy the hub with --parameter-overrides $(broker routing hub-parameters)"))
     return checks
 
 

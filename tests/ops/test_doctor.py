@@ -167,6 +167,49 @@ def test_an_acs_url_the_hub_does_not_have_is_named(
     assert ACS_URL in next(c.fix for c in checks if c.check == name)
 
 
+RECONCILE_ROLE = "arn:aws:iam::123456789012:role/studio-broker-ReconcileRole-ABC"
+
+
+def _hub_with_reconcile_job(spoke_role_name: str) -> None:
+    """Replace the hub stack with one that has the reconcile job's output and parameter."""
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+    cloudformation.delete_stack(StackName=STACK)
+    template = json.loads(json.dumps(HUB_TEMPLATE))
+    template["Parameters"] = {"ReconcileSpokeRoleName": {"Type": "String"}}
+    template["Outputs"]["ReconcileRoleArn"] = {"Value": RECONCILE_ROLE}
+    cloudformation.create_stack(StackName=STACK, TemplateBody=json.dumps(template), Parameters=[
+        {"ParameterKey": "ReconcileSpokeRoleName", "ParameterValue": spoke_role_name}])
+
+
+def _reconcile_checks(clients: AwsClients, table: RoutingTable, registry: AccountRegistry,
+                      **settings: str) -> dict[str, doctor.Check]:
+    registry = dataclasses.replace(registry, settings=dataclasses.replace(registry.settings, **settings))
+    return {c.check: c for c in examine(clients, table, registry) if "reconcile" in c.check}
+
+
+def test_the_reconcile_role_the_spokes_trust_and_its_name_are_the_hubs(
+        clients: AwsClients, landscape: tuple[RoutingTable, AccountRegistry]) -> None:
+    _hub_with_reconcile_job("StudioBrokerReconcile")
+    checks = _reconcile_checks(clients, *landscape, reconcile_role_arn=RECONCILE_ROLE)
+    assert {name: c.status for name, c in checks.items()} == {
+        "hub-reconcile-role": doctor.OK, "hub-reconcile-role-name": doctor.OK}
+
+
+def test_a_registry_without_the_reconcile_role_warns_and_a_wrong_one_fails_with_the_fix(
+        clients: AwsClients, landscape: tuple[RoutingTable, AccountRegistry]) -> None:
+    _hub_with_reconcile_job("TeamStudioReconcile")
+    unset = _reconcile_checks(clients, *landscape)["hub-reconcile-role"]
+    assert unset.status == doctor.WARN and "surveys no team" in unset.detail
+    assert RECONCILE_ROLE in unset.fix and "broker rollout apply" in unset.fix
+    checks = _reconcile_checks(clients, *landscape,
+                               reconcile_role_arn="arn:aws:iam::123456789012:role/old-reconcile")
+    role = checks["hub-reconcile-role"]
+    assert role.status == doctor.FAIL and RECONCILE_ROLE in role.fix
+    name = checks["hub-reconcile-role-name"]  # the hub was deployed with another name than the registry's
+    assert name.status == doctor.FAIL and "TeamStudioReconcile" in name.detail
+    assert "hub-parameters" in name.fix
+
+
 @pytest.mark.parametrize(("digest", "status"), [("ab" * 32, doctor.OK), ("cd" * 32, doctor.FAIL)])
 def test_the_deployed_routing_table_is_compared_by_digest(
         clients: AwsClients, landscape: tuple[RoutingTable, AccountRegistry], digest: str, status: str,
