@@ -47,6 +47,10 @@ CONTINUE_COOKIE_SECONDS = 300
 # The team picker's token: its own cookie, so that a picker and a holding page never meet.
 PICK_COOKIE = "__Host-studio-broker-pick"
 PICK_COOKIE_SECONDS = PICKER_SECONDS  # as long as the picker's token lives
+# What the picker's cookie holds once a choice was used: no token, and a click on the same
+# page later (Back) is "used", not a cookie the browser refused (which it would look like if
+# the cookie were deleted).
+USED_PICK = "used"
 # What a choice link may carry: the 128-bit choice value, base64url.
 CHOICE = re.compile(r"[A-Za-z0-9_-]{22}")
 # What the holding page's continue link may carry back: the first request's reference.
@@ -164,6 +168,8 @@ def choose_team() -> Response:
             raise ChoiceInvalid("choice_malformed")
         if not token:
             raise _missing_pick_cookie()
+        if token == USED_PICK:
+            raise ChoiceInvalid("choice_used")
         result = login_service().choose(token, choice, _source_ip(), deadline=_deadline())
     except BrokerError as error:
         reference = (app.current_event.query_string_parameters or {}).get("ref", "")
@@ -173,7 +179,7 @@ def choose_team() -> Response:
         raise
     _record("Choose", type(result).__name__, started, team=result.team_id)
     response = _respond(result)
-    response.cookies.append(_cookie_of(PICK_COOKIE, "", max_age=0))
+    response.cookies.append(_cookie_of(PICK_COOKIE, USED_PICK, max_age=PICK_COOKIE_SECONDS))
     return response
 
 
