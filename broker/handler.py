@@ -47,10 +47,10 @@ CONTINUE_COOKIE_SECONDS = 300
 # The team picker's token: its own cookie, so that a picker and a holding page never meet.
 PICK_COOKIE = "__Host-studio-broker-pick"
 PICK_COOKIE_SECONDS = PICKER_SECONDS  # as long as the picker's token lives
-# What the picker's cookie holds once a choice was used: no token, and a click on the same
-# page later (Back) is "used", not a cookie the browser refused (which it would look like if
-# the cookie were deleted).
-USED_PICK = "used"
+# What a single-use cookie (the holding page's, the picker's) holds once its sign-in landed:
+# no token, and the same link followed later (Back) is "used", not a cookie the browser
+# refused, which is what a deleted cookie would look like.
+USED = "used"
 # What a choice link may carry: the 128-bit choice value, base64url.
 CHOICE = re.compile(r"[A-Za-z0-9_-]{22}")
 # What the holding page's continue link may carry back: the first request's reference.
@@ -141,15 +141,11 @@ def resume_sign_in() -> Response:
     """The holding page's reload: continue with the single-use token from the cookie."""
     started = time.perf_counter()
     try:
-        token = _cookie(CONTINUE_COOKIE)
-        if not token:
-            raise _missing_cookie()
+        token = _token(CONTINUE_COOKIE, CONTINUE_COOKIE_SECONDS, ContinuationCookieRefused,
+                       ContinuationInvalid, "continuation_cookie")
         result = login_service().resume(token, _source_ip(), deadline=_deadline())
     except BrokerError as error:
-        # A continuation that is used up or gone still belongs to the sign-in the link names.
-        reference = (app.current_event.query_string_parameters or {}).get("ref", "")
-        if REFERENCE.fullmatch(reference):
-            error.about(reference=reference)
+        _about_linked_sign_in(error)
         _record("Resume", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
     _record("Resume", type(result).__name__, started, team=result.team_id)
@@ -163,23 +159,18 @@ def choose_team() -> Response:
     try:
         query = app.current_event.query_string_parameters or {}
         choice = query.get("choice", "")
-        token = _cookie(PICK_COOKIE)
         if not CHOICE.fullmatch(choice):
             raise ChoiceInvalid("choice_malformed")
-        if not token:
-            raise _missing_pick_cookie()
-        if token == USED_PICK:
-            raise ChoiceInvalid("choice_used")
+        token = _token(PICK_COOKIE, PICK_COOKIE_SECONDS, ChoiceCookieRefused, ChoiceInvalid,
+                       "choice_cookie")
         result = login_service().choose(token, choice, _source_ip(), deadline=_deadline())
     except BrokerError as error:
-        reference = (app.current_event.query_string_parameters or {}).get("ref", "")
-        if REFERENCE.fullmatch(reference):
-            error.about(reference=reference)
+        _about_linked_sign_in(error)
         _record("Choose", error.reason.split(":")[0], started, team=error.context.get("team"))
         raise
     _record("Choose", type(result).__name__, started, team=result.team_id)
     response = _respond(result)
-    response.cookies.append(_cookie_of(PICK_COOKIE, USED_PICK, max_age=PICK_COOKIE_SECONDS))
+    response.cookies.append(_cookie_of(PICK_COOKIE, USED, max_age=PICK_COOKIE_SECONDS))
     return response
 
 
@@ -322,17 +313,24 @@ def _cookie(name: str) -> str | None:
     return None
 
 
-def _missing_cookie() -> ContinuationInvalid:
-    """No continuation cookie: refused by the browser, or the sign-in is long over."""
-    return (ContinuationCookieRefused("continuation_cookie_refused")
-            if _cookie_set_lately(CONTINUE_COOKIE_SECONDS)
-            else ContinuationInvalid("continuation_cookie_missing"))
+def _token(name: str, lifetime_seconds: int, refused: type[ContinuationInvalid],
+           gone: type[ContinuationInvalid], reason: str) -> str:
+    """The single-use token in cookie ``name``, or why there is none: used (its sign-in landed),
+    refused by the browser (set within its lifetime and not sent back), or long gone."""
+    token = _cookie(name)
+    if token == USED:
+        raise gone(f"{reason}_used")
+    if not token:
+        raise (refused(f"{reason}_refused") if _cookie_set_lately(lifetime_seconds)
+               else gone(f"{reason}_missing"))
+    return token
 
 
-def _missing_pick_cookie() -> ChoiceInvalid:
-    """No picker cookie: refused by the browser, or the picker is long over."""
-    return (ChoiceCookieRefused("choice_cookie_refused") if _cookie_set_lately(PICK_COOKIE_SECONDS)
-            else ChoiceInvalid("choice_cookie_missing"))
+def _about_linked_sign_in(error: BrokerError) -> None:
+    """A token that is used up or gone still belongs to the sign-in the link names (``ref``)."""
+    reference = (app.current_event.query_string_parameters or {}).get("ref", "")
+    if REFERENCE.fullmatch(reference):
+        error.about(reference=reference)
 
 
 def _cookie_set_lately(lifetime_seconds: int) -> bool:
@@ -350,7 +348,7 @@ def _respond(result: LoginResult) -> Response:
         headers = _headers()
         headers["Location"] = result.url
         return Response(302, "text/html; charset=utf-8", "", headers,
-                        cookies=[_continue_cookie("", max_age=0)])
+                        cookies=[_continue_cookie(USED, max_age=CONTINUE_COOKIE_SECONDS)])
     if isinstance(result, Picking):
         return _picker(result)
     now = time.time()

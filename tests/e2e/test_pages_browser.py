@@ -29,7 +29,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from broker import handler
-from broker.handler import CONTINUE_COOKIE
+from broker.handler import CONTINUE_COOKIE, USED
 from broker.local.stack import HUB_REGION, LocalStack, quiet_http_logs, spoke_client
 from tests.e2e.chromium import requires_chromium, start_chromium
 from tests.e2e.conftest import stack_options
@@ -190,7 +190,7 @@ def test_the_holding_page_continues_by_itself_and_keeps_one_reference(
     _h1(browser, "Fraud analytics: SageMaker Studio (local stand-in)")
     assert browser.find_element(By.ID, "team").text == "Fraud analytics"
     assert browser.find_element(By.ID, "session").text == "12 hours"
-    assert browser.get_cookie(CONTINUE_COOKIE) is None
+    assert browser.get_cookie(CONTINUE_COOKIE)["value"] == USED  # the token is gone
     check_state(browser, "studio", phone=True)
     assert browser.find_element(By.ID, "back").get_attribute("href") == stack.portal_url
 

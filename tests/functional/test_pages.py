@@ -134,6 +134,26 @@ def test_a_refused_cookie_is_told_apart_from_an_expired_sign_in(landscape: Lands
     assert bare["statusCode"] == 400 and "<h1>Sign-in expired</h1>" in bare["body"]
 
 
+def test_a_continue_link_followed_again_after_landing_is_used_not_a_refused_cookie(
+        landscape: Landscape) -> None:
+    emulator_settings.configure(profile_delay_seconds=0.3)
+    landscape.service.profiles.wait_seconds = 0.05
+    first = landscape.sign_in("user1", "team1")
+    link = _continue_link(first["body"])
+    token = first["multiValueHeaders"]["Set-Cookie"][0].split(";", 1)[0]
+    time.sleep(0.4)
+    landed = landscape.invoke(_continue_event(link, token, "landed"))
+    assert landed["statusCode"] == 302
+    # the token is gone from the browser; what is left says "used" for the cookie's lifetime
+    (left,) = landed["multiValueHeaders"]["Set-Cookie"]
+    assert left.startswith(f"{handler.CONTINUE_COOKIE}={handler.USED};")
+    assert token.split("=", 1)[1] not in left
+    again = landscape.invoke(_continue_event(link, left.split(";", 1)[0], "back"))  # Back, within 300 s
+    assert again["statusCode"] == 400 and "<h1>Sign-in expired</h1>" in again["body"]
+    assert "Location" not in headers_of(again)
+    assert len(landscape.all_profiles()) == 1  # nothing more made
+
+
 def test_the_holding_page_continues_by_script_allowed_by_its_hash(landscape: Landscape) -> None:
     emulator_settings.configure(profile_delay_seconds=30)
     landscape.service.profiles.wait_seconds = 0.05

@@ -209,7 +209,7 @@ def test_a_person_in_two_teams_gets_a_picker_and_a_choice_lands_in_that_team(
     assert "team2studio" in headers_of(landed)["Location"]
     cleared = [c for c in landed["multiValueHeaders"]["Set-Cookie"] if c.startswith(handler.PICK_COOKIE)]
     # the token is gone from the cookie; what is left says "used" (a click on Back: not "refused")
-    assert cleared and cleared[0].startswith(f"{handler.PICK_COOKIE}={handler.USED_PICK};")
+    assert cleared and cleared[0].startswith(f"{handler.PICK_COOKIE}={handler.USED};")
     assert pick_cookie(picker).split("=", 1)[1] not in cleared[0]
     again = choose(landscape, options["Churn modelling"], cleared[0].split(";", 1)[0],
                    at=str(int(time.time())))
@@ -272,7 +272,7 @@ def test_a_choice_whose_profile_is_slow_gets_the_holding_page_and_continues(
     assert holding["statusCode"] == 202 and "Preparing Studio for Fraud analytics" in holding["body"]
     cookies = holding["multiValueHeaders"]["Set-Cookie"]
     (cont,) = [c.split(";", 1)[0] for c in cookies if c.startswith(f"{handler.CONTINUE_COOKIE}=")]
-    assert any(c.startswith(f"{handler.PICK_COOKIE}={handler.USED_PICK};") for c in cookies)
+    assert any(c.startswith(f"{handler.PICK_COOKIE}={handler.USED};") for c in cookies)
     time.sleep(1.1)
     landed = landscape.invoke(get_event("/saml/continue", cookie=cont))
     assert landed["statusCode"] == 302
