@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from broker.arns import role_arn
+
 
 def frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     """Return a read-only deep copy of a JSON-like mapping."""
@@ -101,9 +103,9 @@ class SpokeAccess:
     external_id: str = ""
     session_duration_seconds: int = 3600
 
-    def role_arn(self, account_id: str) -> str:
-        """ARN of the broker-access role in ``account_id``."""
-        return f"arn:aws:iam::{account_id}:role/{self.role_name}"
+    def role_arn(self, account_id: str, region: str) -> str:
+        """ARN of the broker-access role in ``account_id``, in ``region``'s partition."""
+        return role_arn(region, account_id, self.role_name)
 
 
 # How the signed user id names a person in the Identity Store (routing.yaml identity_store.user_attribute).
@@ -190,7 +192,7 @@ class Team:
     @property
     def broker_role_arn(self) -> str:
         """The broker-access role this team's sign-ins assume."""
-        return self.spoke_access.role_arn(self.account_id)
+        return self.spoke_access.role_arn(self.account_id, self.region)
 
     def allows_source(self, source_ip: str | None) -> bool:
         """Whether a sign-in from ``source_ip`` may proceed; an unknown address fails closed."""

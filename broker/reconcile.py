@@ -39,6 +39,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from broker.arns import role_arn, user_profile_arn
 from broker.aws import AwsClients, session_credentials
 from broker.config import RoutingTable, Team
 from broker.exceptions import IdentityStoreRefused
@@ -162,7 +163,7 @@ def spoke_role_clients(clients: AwsClients, role_name: str,
         if (account_id, region) not in made:
             external = (external_ids or {}).get(account_id)
             issued = clients.hub("sts", region).assume_role(
-                RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}",
+                RoleArn=role_arn(region, account_id, role_name),
                 RoleSessionName=SESSION_NAME,
                 **({"ExternalId": external} if external else {}))["Credentials"]
             made[(account_id, region)] = clients.acting("sagemaker", region, session_credentials(
@@ -234,12 +235,9 @@ def _survey_domain(table: RoutingTable, sagemaker: Any, domain: Domain,
                 spaces_of.setdefault(owner, []).append(space["SpaceName"])
     apps = [a for page in sagemaker.get_paginator("list_apps").paginate(DomainIdEquals=domain.domain_id)
             for a in page.get("Apps", [])]
-    partition = "aws-cn" if domain.region.startswith("cn-") else (
-        "aws-us-gov" if domain.region.startswith("us-gov-") else "aws")
     for summary in sorted(profiles, key=lambda p: p["UserProfileName"]):
         name = summary["UserProfileName"]
-        arn = (f"arn:{partition}:sagemaker:{domain.region}:{domain.account_id}:user-profile/"
-               f"{domain.domain_id}/{name}")
+        arn = user_profile_arn(domain.region, domain.account_id, domain.domain_id, name)
         tag_pages = sagemaker.get_paginator("list_tags").paginate(ResourceArn=arn)
         tags = {t["Key"]: t["Value"] for page in tag_pages for t in page.get("Tags", [])}
         spaces = tuple(sorted(spaces_of.get(name, [])))

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from broker.arns import role_arn
 from broker.config import (
     AttributeNames,
     DomainRef,
@@ -137,15 +138,6 @@ def clear_cache() -> None:
     _TABLES.clear()
 
 
-def partition(region: str) -> str:
-    """The AWS partition of a region code."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 # --- typed objects -----------------------------------------------------------------------------
 
 
@@ -222,7 +214,7 @@ def _team(entry: Mapping[str, Any], access: SpokeAccess, support: Support) -> Te
     account = entry["account"]
     role = entry["execution_role"]
     if not role.startswith("arn:"):
-        role = f"arn:{partition(entry['region'])}:iam::{account}:role/{role}"
+        role = role_arn(entry["region"], account, role)
     domain = entry["domain"]
     settings = entry.get("user_settings")
     return Team(

@@ -20,6 +20,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from broker.arns import partition
 from broker.config import RoutingTable, frozen_mapping
 from broker.exceptions import ConfigurationError
 from broker.ops.schema_problems import schema_problems
@@ -185,6 +186,7 @@ def load_accounts(directory: str | Path, templates: str | Path | None = None) ->
     if not documents:
         problems.append(Problem(str(root), 1, 1, (), "no account files (<12-digit account id>.yaml)"))
     if settings_doc is not None and not problems:
+        problems += _partition_problems(settings_doc, documents)
         problems += _service_managed_problems(settings_doc, documents)
         problems += _auto_deployment_problems(settings_doc, templates)
     raise_problems(problems)
@@ -274,6 +276,31 @@ def _network_problems(doc: YamlDocument, index: int, entry: dict[str, Any]) -> l
         for other_name, other_number, other in subnets[:position]:
             if subnet.overlaps(other):
                 problems.append(doc.problem(path, f"{subnet} overlaps {other_name}[{other_number}] {other}"))
+    return problems
+
+
+def _partition_problems(settings: YamlDocument, documents: list[YamlDocument]) -> list[Problem]:
+    """Hub and spokes in one partition: credentials of one are not valid in another."""
+    hub = settings.data["hub"]
+    found = hub["broker_role_arn"].split(":")[1]
+    why = (f"the hub's broker_role_arn is in {found}, and a hub reaches only the accounts of its "
+           "own partition")
+    problems: list[Problem] = []
+    region = hub.get("region", RolloutSettings.hub_region)
+    if partition(region) != found:
+        given = f"region {region}" if "region" in hub else f"no region: the default {region}"
+        problems.append(settings.problem(("hub", "region") if "region" in hub else ("hub",),
+                                         f"{given} is in partition {partition(region)}; {why}"))
+    reconcile = hub.get("reconcile_role_arn")
+    if reconcile and reconcile.split(":")[1] != found:
+        problems.append(settings.problem(("hub", "reconcile_role_arn"),
+                                         f"the role is in partition {reconcile.split(':')[1]}; {why}"))
+    for doc in documents:
+        for index, entry in enumerate(doc.data["regions"]):
+            if partition(entry["region"]) != found:
+                problems.append(doc.problem(("regions", index, "region"),
+                                            f"region {entry['region']} is in partition "
+                                            f"{partition(entry['region'])}; {why}"))
     return problems
 
 

@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from broker import arns
 from broker.aws import AwsClients, session_credentials
 from broker.config import RoutingTable, Team
 from broker.ops.accounts import AccountRegistry, RolloutSettings
@@ -213,7 +214,7 @@ def team_checks(clients: AwsClients, table: RoutingTable, registry: AccountRegis
                 spoke_role: str) -> list[Check]:
     """Domain, execution role and broker-access role of one team, seen from inside its spoke."""
     subject = f"team {team.id} ({team.account_id} {team.region})"
-    role_arn = f"arn:aws:iam::{team.account_id}:role/{spoke_role}"
+    role_arn = arns.role_arn(team.region, team.account_id, spoke_role)
     try:
         issued = clients.hub("sts", team.region).assume_role(
             RoleArn=role_arn, RoleSessionName="studio-broker-doctor")["Credentials"]

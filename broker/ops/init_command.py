@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker.arns import role_arn
+
 PENDING_ACS_URL = "https://acs-url-pending.invalid/prod/saml/acs"
 _SPOKE = re.compile(r"^(?P<account>[0-9]{12}):(?P<regions>[a-z0-9-]+(,[a-z0-9-]+)*)$")
 EXIT_REFUSED, EXIT_USAGE = 1, 2
@@ -194,17 +196,19 @@ teams: []
 
 
 def _rollout_yaml(hub_account: str, hub_region: str, broker_role_name: str) -> str:
+    broker_role = role_arn(hub_region, hub_account, broker_role_name)
+    reconcile_role = role_arn(hub_region, hub_account, "<ReconcileRoleArn output>")
     return f"""\
 # Settings of every spoke rollout (`broker rollout plan|apply`), written by `broker init`.
 version: 1
 
 hub:
   # The hub stack's BrokerRoleArn output: every spoke's broker-access role trusts this role.
-  broker_role_arn: arn:aws:iam::{hub_account}:role/{broker_role_name}
+  broker_role_arn: {broker_role}
   region: {hub_region}
   # The hub stack's ReconcileRoleArn output: every spoke then gets the role the
   # scheduled reconcile job assumes (docs/operations.md, offboarding).
-  # reconcile_role_arn: arn:aws:iam::{hub_account}:role/<ReconcileRoleArn output>
+  # reconcile_role_arn: {reconcile_role}
 
 # SELF_MANAGED: AWSCloudFormationStackSetAdministrationRole in the hub and
 # AWSCloudFormationStackSetExecutionRole in each spoke (docs/deployment.md, 2).

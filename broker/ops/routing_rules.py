@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
+from broker.arns import partition
 from broker.config import RoutingTable
 from broker.ops.accounts import AccountRegistry
 from broker.ops.routing_source import certificate_problem
@@ -82,6 +83,9 @@ RULES: Mapping[str, Rule] = MappingProxyType({rule.id: rule for rule in (
          "an IdP certificate whose key is too weak (RSA below 2048 bits, EC below P-256) or not RSA/EC"),
     Rule("execution-role-account", ERROR, "the execution role is in another account"),
     Rule("execution-role-partition", ERROR, "the execution role's partition is not the region's"),
+    Rule("team-partition", ERROR,
+         "a team's region is in another AWS partition than the hub's (or the first team's, with no "
+         "accounts/): a hub's credentials reach only its own partition"),
     Rule("team-tag-reserved", ERROR, "the reserved Team or User tag is set, changed or imitated"),
     Rule("team-tag-budget", ERROR,
          "more team tags than fit in SageMaker's 50 per resource beside the tags the broker, the "
@@ -266,6 +270,28 @@ def _registry_rules(context: RuleContext) -> Iterator[Finding]:
             yield context.at("domain-not-deployed", ("teams", index, "domain", "name"),
                              f"domain {name!r} is not the domain the rollout makes in {account_id} "
                              f"{region_code} ({region.domain_name!r}, {account.source})")
+
+
+def _one_partition(context: RuleContext) -> Iterator[Finding]:
+    """Every team in the hub's partition: AssumeRole across partitions cannot succeed."""
+    registry = context.registry
+    hub: tuple[str, str] | None = None
+    if registry is not None:
+        hub_partition = registry.settings.broker_role_arn.split(":")[1]
+        hub = (hub_partition, f"the hub is in {hub_partition} ({registry.source}/rollout.yaml "
+                              "hub.broker_role_arn)")
+    for index, team in context.teams():
+        region = _text(team.get("region"), r"[a-z0-9-]+")
+        if region is None:
+            continue
+        found = partition(region)
+        if hub is None:
+            hub = (found, f"the first team, {team.get('id')!r} ({region}), is in {found}")
+        elif found != hub[0]:
+            yield context.at("team-partition", ("teams", index, "region"),
+                             f"region {region} is in partition {found}; {hub[1]}: a hub reaches "
+                             f"only the accounts of its own partition (route this team from a hub "
+                             f"in {found})")
 
 
 def _spoke_access_conflicts(context: RuleContext) -> Iterator[Finding]:
@@ -599,6 +625,7 @@ RULE_FUNCTIONS: tuple[Callable[[RuleContext], Iterable[Finding]], ...] = (
     _team_id_profile_names,
     _user_settings_shape,
     _registry_rules,
+    _one_partition,
     _spoke_access_conflicts,
     _broker_access_role_name,
     _team_tag_budget,

@@ -32,12 +32,13 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from broker.arns import partition
 from broker.config import AttributeNames, RoutingTable
 from broker.exceptions import ConfigurationError
 from broker.ops.hub_parameters import routing_digest
 from broker.ops.schema_problems import schema_problems
 from broker.ops.yamldoc import Problem, YamlDocument, parse_yaml_with_problems, raise_problems, read_text
-from broker.routing import TEAM_TAG, USER_TAG, build_routing_table, compiled_document, partition
+from broker.routing import TEAM_TAG, USER_TAG, build_routing_table, compiled_document
 
 _PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
 

@@ -29,8 +29,8 @@ from tests.functional.conftest import (  # noqa: F401  (signing_idps is a fixtur
     SPOKES,
     TABLE,
     Landscape,
-    _create_spoke,
     build_routing,
+    create_spoke,
     headers_of,
     signing_idps,
 )
@@ -70,7 +70,7 @@ def module_landscape(signing_idps: dict[str, SamlIdentityProvider]) -> Iterator[
         emulator.install()
         emulator_settings.reset()
         with mock_aws():
-            domain_ids = {spoke.team_id: _create_spoke(spoke) for spoke in SPOKES}
+            domain_ids = {spoke.team_id: create_spoke(spoke) for spoke in SPOKES}
             create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
             routing = build_routing(signing_idps, domain_ids)
             clients = AwsClients()

@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from broker import handler
+from broker.arns import role_arn
 from broker.aws import AwsClients
 from broker.config import (
     DomainRef,
@@ -58,7 +59,7 @@ class Spoke:
 
     @property
     def execution_role(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:role/studio-{self.team_id}-execution"
+        return role_arn(self.region, self.account_id, f"studio-{self.team_id}-execution")
 
 
 SPOKES = (
@@ -157,10 +158,11 @@ def get_event(path: str, cookie: str | None = None) -> dict[str, Any]:
     return event
 
 
-def _create_spoke(spoke: Spoke) -> str:
+def create_spoke(spoke: Spoke) -> str:
+    """The spoke's execution role, network and domain, made as its organisation role; the domain id."""
     sts = boto3.client("sts", region_name=spoke.region)
     creds = sts.assume_role(
-        RoleArn=f"arn:aws:iam::{spoke.account_id}:role/OrganizationAccountAccessRole",
+        RoleArn=role_arn(spoke.region, spoke.account_id, "OrganizationAccountAccessRole"),
         RoleSessionName="provision")["Credentials"]
     session = boto3.Session(
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
@@ -180,8 +182,9 @@ def _create_spoke(spoke: Spoke) -> str:
     return domain["DomainArn"].rsplit("/", 1)[1]
 
 
-def build_routing(idps: dict[str, SamlIdentityProvider], domain_ids: dict[str, str]) -> RoutingTable:
-    """The seed routing table, built directly from the typed config objects."""
+def build_routing(idps: dict[str, SamlIdentityProvider], domain_ids: dict[str, str],
+                  spokes: tuple[Spoke, ...] = SPOKES) -> RoutingTable:
+    """The seed routing table of ``spokes``, built directly from the typed config objects."""
     access = SpokeAccess(role_name="StudioBrokerAccess", external_id=EXTERNAL_ID)
     teams = {
         spoke.team_id: Team(
@@ -194,7 +197,7 @@ def build_routing(idps: dict[str, SamlIdentityProvider], domain_ids: dict[str, s
             spoke_access=access, display_name=DISPLAY_NAMES[spoke.team_id],
             support=TEAM_SUPPORT.get(spoke.team_id, SUPPORT),
         )
-        for spoke in SPOKES
+        for spoke in spokes
     }
     applications = {
         idp.issuer: IdpApplication(
@@ -219,7 +222,7 @@ def signing_idps() -> dict[str, SamlIdentityProvider]:
 
 @pytest.fixture
 def landscape(emulated_aws: None, signing_idps: dict[str, SamlIdentityProvider]) -> Iterator[Landscape]:
-    domain_ids = {spoke.team_id: _create_spoke(spoke) for spoke in SPOKES}
+    domain_ids = {spoke.team_id: create_spoke(spoke) for spoke in SPOKES}
     create_table(boto3.client("dynamodb", region_name="us-east-1"), TABLE)
     routing = build_routing(signing_idps, domain_ids)
     clients = AwsClients()

@@ -99,3 +99,29 @@ def test_the_hub_reconcile_role_is_optional_and_must_be_a_role_arn(tmp_path: Pat
         load_accounts(root)
     problems = raised.value.problems
     assert any("hub.reconcile_role_arn" in problem for problem in problems), problems
+
+
+def test_hub_and_spokes_must_share_one_partition(tmp_path: Path) -> None:
+    root = write(tmp_path, "111111111111.yaml", account_yaml("111111111111", [
+        ("us-east-1", "d"), ("us-gov-west-1", "e"), ("cn-north-1", "f")]))
+    with pytest.raises(ConfigurationError) as raised:
+        load_accounts(root)
+    why = "the hub's broker_role_arn is in aws, and a hub reaches only the accounts of its own partition"
+    assert raised.value.problems == [
+        f"{root}/111111111111.yaml:9:13: regions[1].region: region us-gov-west-1 is in partition "
+        f"aws-us-gov; {why}",
+        f"{root}/111111111111.yaml:13:13: regions[2].region: region cn-north-1 is in partition aws-cn; {why}",
+    ]
+
+    (root / "111111111111.yaml").write_text(account_yaml("111111111111", [("us-gov-west-1", "e")]))
+    (root / "rollout.yaml").write_text(ROLLOUT_YAML.replace("arn:aws:", "arn:aws-us-gov:"))
+    with pytest.raises(ConfigurationError) as raised:
+        load_accounts(root)
+    assert [p.split(": ", 1)[1] for p in raised.value.problems] == [
+        "hub.region: region us-east-1 is in partition aws; the hub's broker_role_arn is in aws-us-gov, "
+        "and a hub reaches only the accounts of its own partition"]
+
+    (root / "rollout.yaml").write_text(ROLLOUT_YAML.replace("arn:aws:", "arn:aws-us-gov:").replace(
+        "region: us-east-1}", "region: us-gov-west-1}"))
+    registry = load_accounts(root)
+    assert [r.region for r in registry.accounts["111111111111"].regions] == ["us-gov-west-1"]

@@ -77,6 +77,24 @@ def test_a_value_the_loaders_refuse_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_init_in_govcloud_writes_aws_us_gov_arns_and_refuses_a_spoke_outside_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gov = ["init", "--hub-account", HUB, "--hub-region", "us-gov-west-1",
+           "--spoke", f"{SPOKE_A}:us-gov-west-1,us-gov-east-1"]
+    assert main([*gov, "--directory", str(tmp_path / "gov")]) == 0
+    registry = load_accounts(tmp_path / "gov" / "accounts")
+    assert registry.settings.broker_role_arn == f"arn:aws-us-gov:iam::{HUB}:role/studio-broker"
+    rollout_yaml = (tmp_path / "gov" / "accounts" / "rollout.yaml").read_text()
+    assert "# reconcile_role_arn: arn:aws-us-gov:iam::" in rollout_yaml
+    capsys.readouterr()
+
+    assert main([*gov, "--spoke", f"{SPOKE_B}:eu-west-1", "--directory", str(tmp_path / "mixed")]) == 1
+    err = capsys.readouterr().err
+    assert "region eu-west-1 is in partition aws; the hub's broker_role_arn is in aws-us-gov" in err
+    assert "nothing written" in err
+    assert not (tmp_path / "mixed").exists() or list((tmp_path / "mixed").iterdir()) == []
+
+
 def test_the_written_spokes_roll_out_in_the_emulator(clients: AwsClients, tmp_path: Path) -> None:
     assert main([*INIT, "--directory", str(tmp_path)]) == 0
     registry = load_accounts(tmp_path / "accounts")

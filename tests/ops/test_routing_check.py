@@ -146,6 +146,16 @@ def test_without_a_registry_the_registry_rules_are_skipped() -> None:
     assert check(text, None) == []
 
 
+def test_without_a_registry_the_first_team_names_the_partition() -> None:
+    text = (BROKEN / "team_partition.yaml").read_text()
+    found = check(text, None)
+    assert [(f.rule, f.field) for f in found] == [("team-partition", "teams[1].region")]
+    assert "us-gov-west-1 is in partition aws-us-gov; the first team, 'team1' (us-east-1), is in aws" in (
+        found[0].problem.message)
+    # One partition throughout: nothing to say, with or without the registry.
+    assert check(text.replace("region: us-gov-west-1", "region: eu-west-1"), None) == []
+
+
 def test_certificate_warning_window_is_an_option(registry: AccountRegistry) -> None:
     text = (BROKEN / "certificate_expires_soon.yaml").read_text()
     assert [f.rule for f in check(text, registry, cert_warning_days=30)] == ["certificate-expires-soon"]

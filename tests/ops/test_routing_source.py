@@ -78,6 +78,16 @@ def test_sample_routing_yaml_loads_with_typed_values() -> None:
         assert app.certificates[0].endswith("-----END CERTIFICATE-----\n")
 
 
+def test_a_table_in_govcloud_builds_every_role_arn_in_aws_us_gov() -> None:
+    text = VALID.replace("region: us-east-1", "region: us-gov-west-1").replace(
+        "region: eu-west-1", "region: us-gov-east-1").replace("arn:aws:iam::", "arn:aws-us-gov:iam::")
+    table = parse_routing_table(text, "valid.yaml")
+    for team in table.teams.values():
+        assert team.region.startswith("us-gov-")
+        assert team.broker_role_arn.startswith(f"arn:aws-us-gov:iam::{team.account_id}:role/"), team.id
+        assert team.execution_role_arn.startswith(f"arn:aws-us-gov:iam::{team.account_id}:role/"), team.id
+
+
 def test_fixture_table_merges_overrides_and_keeps_optional_fields() -> None:
     table = parse_routing_table(VALID, "valid.yaml")
     assert table.source == "valid.yaml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from cfnlint.api import lint_file
 from broker.config import DomainRef, SpokeAccess, Team, frozen_mapping
 from broker.ops.stacksets import declared_parameters
 from broker.ops.team_roles import team_roles_template
+from tests.policies.cloudformation import load_template
 
 from .policy_scan import scan_file, scan_text
 
@@ -61,6 +63,16 @@ def test_no_account_id_is_hard_coded_in_the_spoke_templates() -> None:
         text = path.read_text()
         assert not any(word.isdigit() and len(word) == 12 for word in
                        text.replace(":", " ").replace("/", " ").split()), path
+
+
+@pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
+def test_no_partition_is_hard_coded_in_what_a_template_makes(path: Path, generated: Path) -> None:
+    # A GovCloud or China hub deploys the same templates: every ARN they build takes
+    # ${AWS::Partition}. (Parameters may name arn:aws(-cn|-us-gov)? in a pattern or a description.)
+    for source in (path, generated):
+        template = load_template(source.read_text())
+        made = json.dumps({key: template.get(key) for key in ("Resources", "Outputs", "Conditions")})
+        assert "arn:aws:" not in made and "arn:aws-" not in made, source.name
 
 
 def test_the_generated_roles_carry_the_team_tag_and_abac() -> None:
