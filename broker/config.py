@@ -113,6 +113,15 @@ USER_ID_ATTRIBUTES = ("user_id", "userName", "emails.value")
 
 
 @dataclass(frozen=True)
+class DeployedDomain:
+    """A domain the rollout makes (accounts/), whether or not a team routes to it now."""
+
+    account_id: str
+    region: str
+    name: str
+
+
+@dataclass(frozen=True)
 class IdentityStoreRef:
     """Where people and groups are: an IAM Identity Center identity store, read through a role.
 
@@ -217,6 +226,9 @@ class RoutingTable:
     digest: str = ""  # SHA-256 of the routing.yaml it was compiled from (the hub's RoutingDigest)
     identity_store: IdentityStoreRef | None = None  # None: no membership from the Identity Store
     support: Support = Support()  # for pages that cannot name a team
+    # Every domain of the account registry, routed or not: reconcile surveys them too, so the
+    # profiles of a team that left the table are found in the domain it left behind.
+    deployed_domains: tuple[DeployedDomain, ...] = ()
 
     def support_for(self, team: Team | None) -> Support:
         """The support a page shows: the team's when a verified sign-in named one, else the table's."""

@@ -1,8 +1,10 @@
 """Offboarding: find the user profiles nobody should have any more, and remove them in order.
 
 :func:`survey` lists every user profile in every spoke domain of the routing
-table (with the apps and spaces of each) and judges it by the ``Team`` and
-``User`` tags the broker set when it made the profile:
+table, and in every domain of the account registry that no team routes to any
+more (``RoutingTable.deployed_domains``: a team that left the table left its
+profiles there), with the apps and spaces of each, and judges it by the
+``Team`` and ``User`` tags the broker set when it made the profile:
 
 - ``orphan`` (action ``delete``): the team left the table (``team_not_in_table``),
   the person is no longer in the Identity Store (``person_gone``), or no longer
@@ -132,7 +134,8 @@ class Report:
 
 @dataclass(frozen=True)
 class Domain:
-    """One spoke domain the table routes to, and the teams routed there."""
+    """One spoke domain surveyed, and the teams routed there (none: a domain of accounts/ that
+    no team routes to any more, where every profile the broker made is a left team's)."""
 
     account_id: str
     region: str
@@ -144,9 +147,12 @@ SpokeClient = Callable[[str, str], Any]  # (account, region) -> SageMaker client
 
 
 def spoke_external_ids(table: RoutingTable) -> dict[str, str]:
-    """Each spoke account's ExternalId (routing.yaml spoke_access): the spoke reconcile role requires it."""
-    return {team.account_id: team.spoke_access.external_id
-            for team in sorted(table.teams.values(), key=lambda t: t.id)}
+    """Each spoke account's ExternalId (routing.yaml spoke_access): the spoke reconcile role requires it.
+    An account of accounts/ without a team gets the table's default."""
+    default = table.spoke_access.external_id
+    ids = {domain.account_id: default for domain in table.deployed_domains if default}
+    return ids | {team.account_id: team.spoke_access.external_id
+                  for team in sorted(table.teams.values(), key=lambda t: t.id)}
 
 
 def spoke_role_clients(clients: AwsClients, role_name: str,
@@ -178,12 +184,12 @@ def spoke_role_clients(clients: AwsClients, role_name: str,
 
 def survey(table: RoutingTable, spokes: SpokeClient, members: MembershipResolver | None,
            progress: Progress = lambda _: None) -> Report:
-    """Every profile of every domain of the table, judged; raises IdentityStoreUnavailable
-    before anything could be deleted."""
+    """Every profile of every domain of the table (routed, and of accounts/), judged; raises
+    IdentityStoreUnavailable before anything could be deleted."""
     report = Report()
-    for domain in domains_of(table, spokes, report.problems):
-        progress(f"surveying {domain.account_id} {domain.region} {domain.domain_id} "
-                 f"(teams {', '.join(domain.teams)})")
+    for domain in domains_of(table, spokes, report.problems, progress):
+        routed = f"teams {', '.join(domain.teams)}" if domain.teams else "no team routes here any more"
+        progress(f"surveying {domain.account_id} {domain.region} {domain.domain_id} ({routed})")
         try:
             found = list(_survey_domain(table, spokes(domain.account_id, domain.region), domain, members))
         except ClientError as error:
@@ -195,8 +201,10 @@ def survey(table: RoutingTable, spokes: SpokeClient, members: MembershipResolver
     return report
 
 
-def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str]) -> list[Domain]:
-    """The distinct domains the table's teams route to (domain names resolved in their spoke)."""
+def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str],
+               progress: Progress = lambda _: None) -> list[Domain]:
+    """The distinct domains the table's teams route to (domain names resolved in their spoke),
+    and every domain of the account registry (``table.deployed_domains``) that exists."""
     teams_at: dict[tuple[str, str, str], list[str]] = {}
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         try:
@@ -209,6 +217,18 @@ def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str]) ->
             problems.append(f"team {team.id}: no domain {team.domain} in {team.account_id} {team.region}")
             continue
         teams_at.setdefault((team.account_id, team.region, domain_id), []).append(team.id)
+    for deployed in table.deployed_domains:
+        where = f"{deployed.account_id} {deployed.region}"
+        try:
+            domain_id = _domain_id_named(spokes(deployed.account_id, deployed.region), deployed.name)
+        except ClientError as error:
+            problems.append(f"domain {deployed.name} (accounts/): {error.operation_name} failed in "
+                            f"{where} ({_code(error)})")
+            continue
+        if domain_id is None:
+            progress(f"domain {deployed.name} (accounts/) is not in {where}: not surveyed")
+            continue
+        teams_at.setdefault((deployed.account_id, deployed.region, domain_id), [])
     return [Domain(a, r, d, tuple(t)) for (a, r, d), t in sorted(teams_at.items())]
 
 
@@ -216,9 +236,13 @@ def domain_id_of(sagemaker: Any, team: Team) -> str | None:
     """The team's domain id (a domain given by name is looked up in the spoke); None: not there."""
     if team.domain.domain_id:
         return team.domain.domain_id
+    return _domain_id_named(sagemaker, team.domain.name or "")
+
+
+def _domain_id_named(sagemaker: Any, name: str) -> str | None:
     for page in sagemaker.get_paginator("list_domains").paginate():
         for domain in page.get("Domains", []):
-            if domain.get("DomainName") == team.domain.name:
+            if domain.get("DomainName") == name:
                 return str(domain["DomainId"])
     return None
 

@@ -25,6 +25,7 @@ from typing import Any
 from broker.arns import role_arn
 from broker.config import (
     AttributeNames,
+    DeployedDomain,
     DomainRef,
     IdentityStoreRef,
     IdpApplication,
@@ -45,9 +46,12 @@ TEAM_TAG = "Team"
 USER_TAG = "User"  # set per profile by the broker: the person it belongs to
 
 
-def compiled_document(data: Mapping[str, Any], source: str, digest: str) -> dict[str, Any]:
-    """The compiled form of judged routing ``data`` from ``source`` (whose SHA-256 is ``digest``)."""
-    return {"format": COMPILED_FORMAT, "source": source, "source_sha256": digest, "table": data}
+def compiled_document(data: Mapping[str, Any], source: str, digest: str,
+                      deployed: tuple[DeployedDomain, ...] = ()) -> dict[str, Any]:
+    """The compiled form of judged routing ``data`` from ``source`` (whose SHA-256 is ``digest``),
+    with the account registry's domains (``deployed``; a file without them reads as none)."""
+    return {"format": COMPILED_FORMAT, "source": source, "source_sha256": digest, "table": data,
+            "deployed_domains": [[d.account_id, d.region, d.name] for d in deployed]}
 
 
 def load_compiled_table(path: str | Path) -> RoutingTable:
@@ -78,8 +82,10 @@ def load_compiled_table(path: str | Path) -> RoutingTable:
             raise ConfigurationError([f"{where}: compiled table format {found!r}, this broker reads "
                                       f"format {COMPILED_FORMAT}; {package_again}"])
         try:
+            deployed = tuple(DeployedDomain(str(a), str(r), str(n))
+                             for a, r, n in compiled.get("deployed_domains", ()))
             return build_routing_table(compiled["table"], str(compiled["source"]),
-                                       str(compiled["source_sha256"]))
+                                       str(compiled["source_sha256"]), deployed)
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ConfigurationError([f"{where}: not a compiled routing table (no {exc}); "
                                       f"{package_again}"]) from exc
@@ -141,9 +147,11 @@ def clear_cache() -> None:
 # --- typed objects -----------------------------------------------------------------------------
 
 
-def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") -> RoutingTable:
+def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "",
+                        deployed: tuple[DeployedDomain, ...] = ()) -> RoutingTable:
     """Typed, immutable objects from routing data that passed the operator's judgement
-    (:func:`broker.ops.routing_source.routing_problems`); ``source`` names the file."""
+    (:func:`broker.ops.routing_source.routing_problems`); ``source`` names the file,
+    ``deployed`` the account registry's domains."""
     provider = dict(data["service_provider"])
     attributes = AttributeNames(**provider.pop("attributes", {}))
     service_provider = ServiceProvider(**provider, attributes=attributes)
@@ -176,6 +184,7 @@ def build_routing_table(data: Mapping[str, Any], source: str, digest: str = "") 
         spoke_access=shared_access,
         identity_store=_identity_store(data.get("identity_store")),
         support=support,
+        deployed_domains=deployed,
     )
 
 

@@ -53,7 +53,26 @@ def test_the_envelope_names_format_source_and_digest(tmp_path: Path) -> None:
     assert envelope["format"] == COMPILED_FORMAT
     assert envelope["source"] == "routing.yaml"
     assert envelope["source_sha256"] == routing_digest(VALID.encode())
-    assert set(envelope) == {"format", "source", "source_sha256", "table"}
+    assert set(envelope) == {"format", "source", "source_sha256", "table", "deployed_domains"}
+    assert envelope["deployed_domains"] == []  # compiled without an account registry
+
+
+def test_the_registry_s_domains_travel_in_the_compiled_table_and_old_files_read_as_none(
+        tmp_path: Path) -> None:
+    from broker.config import DeployedDomain
+
+    source = tmp_path / "routing.yaml"
+    source.write_text(VALID, encoding="utf-8")
+    deployed = (DeployedDomain("111111111111", "us-east-1", "team1studio"),
+                DeployedDomain("222222222222", "eu-central-1", "formerstudio"))
+    target = tmp_path / "routing.json"
+    target.write_text(compile_routing_file(source, deployed=deployed), encoding="utf-8")
+    assert load_compiled_table(target).deployed_domains == deployed
+
+    envelope = json.loads(target.read_text())
+    del envelope["deployed_domains"]  # a table packaged before this field: the same table, no domains
+    target.write_text(json.dumps(envelope), encoding="utf-8")
+    assert load_compiled_table(target).deployed_domains == ()
 
 
 def test_the_digest_is_of_the_file_s_bytes_crlf_included(tmp_path: Path) -> None:
@@ -71,6 +90,30 @@ def test_a_table_with_errors_is_not_compiled(tmp_path: Path) -> None:
         compile_routing_file(source)
     (problem,) = caught.value.problems
     assert problem.startswith(f"{source}:") and ".region: 'us-east' does not match" in problem
+
+
+def test_the_compile_command_takes_the_registry_next_to_the_table_and_refuses_a_broken_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from broker.cli import main
+    from tests.ops.conftest import ROLLOUT_YAML, account_yaml
+
+    source, target = tmp_path / "routing.yaml", tmp_path / "out" / "routing.json"
+    source.write_text(VALID, encoding="utf-8")
+    assert main(["routing", "compile", str(source), "--output", str(target)]) == 0
+    assert "no account registry at" in capsys.readouterr().err
+    assert load_compiled_table(target).deployed_domains == ()
+
+    accounts = tmp_path / "accounts"
+    accounts.mkdir()
+    (accounts / "rollout.yaml").write_text(ROLLOUT_YAML)
+    (accounts / "111111111111.yaml").write_text(account_yaml("111111111111", [("us-east-1", "team1studio")]))
+    assert main(["routing", "compile", str(source), "--output", str(target)]) == 0
+    assert [d.name for d in load_compiled_table(target).deployed_domains] == ["team1studio"]
+
+    target.unlink()
+    (accounts / "111111111111.yaml").write_text("version: 1\n")
+    assert main(["routing", "compile", str(source), "--output", str(target)]) == 1
+    assert "111111111111.yaml" in capsys.readouterr().err and not target.exists()
 
 
 @pytest.mark.parametrize(("content", "why"), [

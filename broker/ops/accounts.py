@@ -21,7 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from broker.arns import partition
-from broker.config import RoutingTable, frozen_mapping
+from broker.config import DeployedDomain, RoutingTable, frozen_mapping
 from broker.exceptions import ConfigurationError
 from broker.ops.schema_problems import schema_problems
 from broker.ops.yamldoc import Problem, YamlDocument, parse_yaml_with_problems, raise_problems
@@ -193,6 +193,13 @@ def load_accounts(directory: str | Path, templates: str | Path | None = None) ->
     assert settings_doc is not None
     accounts = {doc.data["account_id"]: _account(doc) for doc in documents}
     return AccountRegistry(str(root), _settings(settings_doc.data), MappingProxyType(accounts))
+
+
+def deployed_domains(registry: AccountRegistry) -> tuple[DeployedDomain, ...]:
+    """Every domain the rollout makes, by account and region."""
+    return tuple(DeployedDomain(account.account_id, region.region, region.domain_name)
+                 for account in sorted(registry.accounts.values(), key=lambda a: a.account_id)
+                 for region in account.regions)
 
 
 def routing_problems(registry: AccountRegistry, routing: RoutingTable) -> list[str]:

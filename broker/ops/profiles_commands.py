@@ -36,16 +36,21 @@ def add_parser(subparsers: Any) -> None:
     commands = profiles.add_subparsers(dest="profiles_command", metavar="COMMAND", required=True)
     reconcile = commands.add_parser(
         "reconcile", help="find (and with --apply delete) profiles of people who left, or of teams that left",
-        description="Lists every user profile in every spoke domain of the routing table and matches it to "
+        description="Lists every user profile in every spoke domain of the routing table and of the account "
+                    "registry (accounts/: the domain a team left behind) and matches it to "
                     "its person (the User tag the broker set) and team (Team tag). Orphans: the team left "
                     "the table, the person left the Identity Store, or is in none of the team's groups. "
                     "Profiles not made by the broker are reported as foreign and never deleted. A dry run "
                     "unless --apply; apply deletes apps, waits until they are Deleted, then spaces, then the "
                     "profile. Home directories on the domain's EFS volume are kept.",
         epilog=f"exit codes: 0 done, 1 a spoke could not be surveyed or a deletion failed, 2 the routing "
-               f"table does not load, {EXIT_AWS_HELP} (an Identity Store that does not answer included: "
+               f"table or the account registry does not load, {EXIT_AWS_HELP} "
+               f"(an Identity Store that does not answer included: "
                f"nothing is deleted), {EXIT_REFUSED} more orphans than --max (nothing deleted)")
     _common(reconcile)
+    reconcile.add_argument("--accounts", metavar="DIR", default=None,
+                           help="the account registry, whose domains are surveyed too, routed or not "
+                                "(default: accounts/ next to the routing table)")
     reconcile.add_argument("--apply", action="store_true", help="delete the orphans (default: a dry run)")
     reconcile.add_argument("--max", type=int, default=DEFAULT_MAX, metavar="N",
                            help=f"refuse to delete more than N profiles in one run (default {DEFAULT_MAX})")
@@ -95,7 +100,36 @@ def run_reconcile(args: argparse.Namespace) -> int:
     table = _table(args, prog)
     if table is None:
         return 2
+    table = _with_deployed_domains(args, table, prog)
+    if table is None:
+        return 2
     return exit_on_aws_problem(prog, lambda: _reconcile(args, table, prog))
+
+
+def _with_deployed_domains(args: argparse.Namespace, table: Any, prog: str) -> Any:
+    """``table`` with the registry's domains (a team that left leaves its profiles in its domain);
+    ``None`` when the registry does not load."""
+    import dataclasses
+    from pathlib import Path
+
+    from broker.exceptions import ConfigurationError
+    from broker.ops.accounts import deployed_domains, load_accounts
+
+    accounts = Path(args.accounts) if args.accounts else Path(args.routing).parent / "accounts"
+    if not accounts.is_dir():
+        # a progress line, like "surveying ...": what this run covers, not a failure
+        print(f"no account registry at {accounts}: only the domains teams route to are surveyed (a "
+              "team that left the table is not found in its old domain; pass --accounts DIR)",
+              file=sys.stderr)
+        return table
+    try:
+        registry = load_accounts(accounts)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"{prog}: fix the account registry first (broker routing validate shows it)", file=sys.stderr)
+        return None
+    return dataclasses.replace(table, deployed_domains=deployed_domains(registry))
 
 
 def _reconcile(args: argparse.Namespace, table: Any, prog: str) -> int:

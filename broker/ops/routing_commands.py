@@ -73,10 +73,12 @@ def add_parser(subparsers: Any) -> None:
         "compile", help="write the judged table as the JSON the Lambda loads (packaging runs it)",
         description="Judge routing.yaml as the loader does (YAML, schema, semantics, certificate "
                     "expiry) and write it compiled: format version, source SHA-256 (the hub's "
-                    "RoutingDigest) and the table. The Lambda reads only this file, never YAML.")
+                    "RoutingDigest) and the table, with the account registry's domains (the reconcile "
+                    "job surveys them, routed or not). The Lambda reads only this file, never YAML.")
     compile_.add_argument("file", nargs="?", default=DEFAULT_ROUTING, help="the routing table (routing.yaml)")
     compile_.add_argument("--output", "-o", required=True, metavar="FILE",
                           help="where to write the compiled table (e.g. build/lambda/routing.json)")
+    _registry_argument(compile_)
     compile_.set_defaults(handler=run_compile)
 
     hub = commands.add_parser(
@@ -359,17 +361,23 @@ def run_add_application(args: argparse.Namespace) -> int:
 def run_compile(args: argparse.Namespace) -> int:
     """``broker routing compile``; returns the exit code."""
     from broker.exceptions import ConfigurationError
+    from broker.ops.accounts import deployed_domains, load_accounts
     from broker.ops.routing_source import compile_routing_file
 
     if not Path(args.file).is_file():
         print(f"broker routing compile: no routing table at {args.file}", file=sys.stderr)
         return 2
+    accounts = _accounts_dir(args, args.file)
     try:
-        compiled = compile_routing_file(args.file)
+        deployed = deployed_domains(load_accounts(accounts)) if accounts.is_dir() else ()
+        compiled = compile_routing_file(args.file, deployed=deployed)
     except ConfigurationError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         return 1
+    if not accounts.is_dir():
+        print(f"broker routing compile: no account registry at {accounts}: the reconcile job will "
+              "survey only the domains teams route to", file=sys.stderr)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     temporary = output.with_name(output.name + ".tmp")

@@ -33,7 +33,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from broker.arns import partition
-from broker.config import AttributeNames, RoutingTable
+from broker.config import AttributeNames, DeployedDomain, RoutingTable
 from broker.exceptions import ConfigurationError
 from broker.ops.hub_parameters import routing_digest
 from broker.ops.schema_problems import schema_problems
@@ -56,9 +56,11 @@ def routing_validator() -> Draft202012Validator:
     return Draft202012Validator(routing_schema())
 
 
-def compile_routing_file(path: str | Path, *, now: datetime | None = None) -> str:
+def compile_routing_file(path: str | Path, *, now: datetime | None = None,
+                         deployed: tuple[DeployedDomain, ...] = ()) -> str:
     """The compiled JSON of the routing table in ``path``, judged as ``load_routing_table`` judges
-    it (expiry included: a table CI would refuse is not packaged).
+    it (expiry included: a table CI would refuse is not packaged), with the account registry's
+    domains ``deployed`` (the reconcile job surveys them).
 
     Raises :class:`ConfigurationError` listing every problem.
     """
@@ -69,7 +71,8 @@ def compile_routing_file(path: str | Path, *, now: datetime | None = None) -> st
     raise_problems(problems)
     assert document is not None
     build_routing_table(document.data, str(path))  # what the Lambda will build, built once here
-    compiled = compiled_document(document.data, Path(path).name, routing_digest(text.encode("utf-8")))
+    compiled = compiled_document(document.data, Path(path).name, routing_digest(text.encode("utf-8")),
+                                 deployed)
     try:
         return json.dumps(compiled, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:  # a date or NaN where the schema allows any value

@@ -19,7 +19,18 @@ from broker.membership import MembershipResolver
 from broker.ops import profiles_commands
 from broker.reconcile import TooManyOrphans, Waiting
 
-from .world import SPOKE_ROLE, TEAM1, TEAM2, Calls, World, build_world, routing, routing_text, sagemaker_in
+from .world import (
+    SPOKE_ROLE,
+    TEAM1,
+    TEAM2,
+    Calls,
+    World,
+    assumed,
+    build_world,
+    routing,
+    routing_text,
+    sagemaker_in,
+)
 
 ORPHANS = {"person_gone", "not_in_team_groups", "team_not_in_table"}
 KEPT = {"live", "foreign_untagged", "foreign_mismatch"}
@@ -279,3 +290,112 @@ def test_a_denied_lookup_stops_the_run_before_any_delete(world: World) -> None:
     with pytest.raises(IdentityStoreRefused):
         run(clients, apply=True)
     assert calls.deleting() == [] and len(world.names_in(TEAM1)) == 5
+
+
+# --- a team that left: the domain it left behind -----------------------------------------------
+
+FORMER = ("222222222222", "eu-central-1")  # a domain of accounts/ that no team routes to any more
+
+
+def former_domain(world: World) -> tuple[str, str, str]:
+    """The domain a team called 'gone' left behind, with one profile the broker made for alice."""
+    from broker.profile_name import profile_name_for
+
+    sagemaker = assumed(f"arn:aws:iam::{FORMER[0]}:role/{SPOKE_ROLE}", "sagemaker", FORMER[1])
+    arn = sagemaker.create_domain(
+        DomainName="formerstudio", AuthMode="IAM", SubnetIds=["subnet-1"], VpcId="vpc-1",
+        DefaultUserSettings={"ExecutionRole": f"arn:aws:iam::{FORMER[0]}:role/execution"})["DomainArn"]
+    where = (*FORMER, arn.rsplit("/", 1)[1])
+    name = profile_name_for(world.users["alice"], "gone")
+    sagemaker.create_user_profile(DomainId=where[2], UserProfileName=name, Tags=[
+        {"Key": "Team", "Value": "gone"}, {"Key": "User", "Value": world.users["alice"]}])
+    return where
+
+
+def write_registry(directory: Path) -> Path:
+    from .conftest import ROLLOUT_YAML, account_yaml
+
+    directory.mkdir()
+    (directory / "rollout.yaml").write_text(ROLLOUT_YAML)
+    (directory / "111111111111.yaml").write_text(account_yaml("111111111111", [("us-east-1", "team1studio")]))
+    (directory / "222222222222.yaml").write_text(account_yaml(
+        "222222222222", [("eu-west-1", "team2studio"), (FORMER[1], "formerstudio"), ("us-west-2", "notyet")],
+        cidr_base=30))
+    return directory
+
+
+def test_a_team_that_left_is_found_in_the_domain_it_left_behind(world: World) -> None:
+    import dataclasses
+
+    from broker.config import DeployedDomain
+
+    former = former_domain(world)
+    clients = AwsClients()
+    spokes = reconcile.spoke_role_clients(clients, SPOKE_ROLE)
+    table = routing()
+    assert table.identity_store is not None
+    members = MembershipResolver(clients, table.identity_store)
+    # Routed domains only (no registry): the domain it left is never looked at.
+    before = reconcile.survey(table, spokes, members)
+    assert former[2] not in {f.domain_id for f in before.findings}
+
+    deployed = (DeployedDomain(TEAM1[0], TEAM1[1], "team1studio"), DeployedDomain(*FORMER, "formerstudio"),
+                DeployedDomain(FORMER[0], "us-west-2", "notyet"))  # in accounts/, not rolled out yet
+    lines: list[str] = []
+    report = reconcile.survey(dataclasses.replace(table, deployed_domains=deployed), spokes, members,
+                              lines.append)
+    [left] = [f for f in report.findings if f.domain_id == former[2]]
+    assert (left.team, left.verdict, left.reason, left.action) == (
+        "gone", "orphan", "team_not_in_table", "delete")
+    assert report.problems == []  # a domain not rolled out yet is a note, not a failure
+    assert f"surveying {FORMER[0]} {FORMER[1]} {former[2]} (no team routes here any more)" in lines
+    assert any("notyet" in line and "not surveyed" in line for line in lines)
+    # The routed domain listed again is surveyed once.
+    assert len([f for f in report.findings if f.domain_id == TEAM1[2]]) == len(world.names_in(TEAM1))
+
+    reconcile.apply(report, spokes, 5, waiting=FAST)
+    assert world.names_in(former) == []
+
+
+def test_the_command_surveys_the_registry_s_domains_and_refuses_a_broken_registry(
+        world: World, routing_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    former = former_domain(world)
+    accounts = write_registry(routing_file.parent / "accounts")  # found next to the table
+    assert main(["profiles", "reconcile", "--routing", str(routing_file), "--json"]) == 0
+    dry = json.loads(capsys.readouterr().out)
+    assert dry["orphans"] == 4
+    assert [(p["team"], p["reason"]) for p in dry["profiles"] if p["domain_id"] == former[2]] == [
+        ("gone", "team_not_in_table")]
+
+    (accounts / "222222222222.yaml").write_text("version: 1\n")
+    assert main(["profiles", "reconcile", "--routing", str(routing_file), "--apply"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "fix the account registry first" in err
+    assert len(world.names_in(former)) == 1 and len(world.names_in(TEAM1)) == 5  # nothing deleted
+
+    assert main(["profiles", "reconcile", "--routing", str(routing_file), "--accounts",
+                 str(routing_file.parent / "elsewhere"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["orphans"] == 3 and "no account registry at" in err
+
+
+def test_the_job_surveys_the_domains_packaging_compiled_in(
+        world: World, routing_file: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    former = former_domain(world)
+    write_registry(routing_file.parent / "accounts")
+    compiled = routing_file.with_suffix(".json")
+    assert main(["routing", "compile", str(routing_file), "--output", str(compiled)]) == 0  # as packaging
+    for name, value in {"BROKER_ROUTING_FILE": str(compiled), "BROKER_RECONCILE_SPOKE_ROLE": SPOKE_ROLE,
+                        "BROKER_RECONCILE_APPLY": "true", "BROKER_RECONCILE_MAX": "4",
+                        "POWERTOOLS_SERVICE_NAME": "studio-broker-reconcile"}.items():
+        monkeypatch.setenv(name, value)
+    from broker.routing import clear_cache
+
+    clear_cache()
+    try:
+        summary = reconcile.lambda_handler({}, None)
+    finally:
+        clear_cache()
+    assert (summary["orphans"], summary["applied"], summary["problems"]) == (4, True, 0)
+    assert world.names_in(former) == []
