@@ -271,10 +271,12 @@ def _added_effects(team_id: str, view: Mapping[str, Any]) -> tuple[str, ...]:
 def _removed_effects(team_id: str, view: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         f"Sign-ins to {team_id} are refused (unknown team) once the broker is deployed.",
-        f"Existing profiles {team_id}--* in {_where(view)} are orphaned: they stay, with their apps, "
-        "spaces and home directories, until someone deletes them in the spoke.",
+        f"Existing profiles {team_id}--* in {_where(view)} are orphaned: `broker profiles reconcile "
+        "--apply` removes them with their apps and spaces (it surveys the domain while accounts/ lists "
+        "it; home directories stay on EFS).",
         f"The rollout removes the execution role {view['execution_role']} from the team-roles StackSet: "
-        "delete the team's apps, spaces and profiles first (docs/onboarding.md, offboarding).",
+        "the team's running apps lose its permissions until reconcile removes them (docs/onboarding.md, "
+        "offboarding).",
     )
 
 
@@ -292,7 +294,8 @@ def _changed_effects(team_id: str, before: Mapping[str, Any],
         effects.append(
             f"{', '.join(sorted(moved))} changed: {profiles} stay in the old domain ({_where(before)}) "
             "with their home directories and are orphaned; members get new, empty profiles in the new "
-            "domain at their next sign-in. Move the data, then delete the old profiles.")
+            "domain at their next sign-in. Move the data, then delete the old profiles (`broker profiles "
+            "reconcile` lists them for review and never deletes them).")
     if "execution_role" in names and not moved:
         effects.append(
             f"execution_role changed: {profiles} keep the old role {before['execution_role']}. The broker "
