@@ -476,12 +476,29 @@ def spoke_changes(before: list[StackSetSpec], after: list[StackSetSpec],
             elif instance.via_stack_set:
                 details = why
             elif instance.action == "delete":
-                details = ()
+                details = _delete_warnings(instance.stack_set)
             else:
                 details = instance.details + why
             changes.append(InstanceChange(instance.stack_set, instance.account, instance.region,
                                           instance.action, details, instance.via_stack_set))
     return changes
+
+
+def _delete_warnings(stack_set: str) -> tuple[str, ...]:
+    """What must happen before a spoke's instance can be deleted (docs/deployment.md, 5)."""
+    if stack_set.endswith("-spoke-domain"):
+        return ("! deletes the SageMaker domain, which SageMaker refuses while it has user profiles (the "
+                "instance then fails and keeps its network): remove its teams in a change of their own "
+                "first and run `broker profiles reconcile --apply`, which surveys a domain only while "
+                "accounts/ lists it",)
+    if stack_set.endswith("-spoke-network"):
+        return ("! the domain's home EFS file system outlives the domain and has mount targets in these "
+                "subnets: delete it (after saving what must be kept) first, or this delete fails "
+                "(DependencyViolation)",)
+    if stack_set.endswith("-spoke-access"):
+        return ("! the account's reconcile role goes with it: the scheduled job no longer reaches the "
+                "account (`broker profiles reconcile` with the management account's role still does)",)
+    return ()
 
 
 def _stack_set_reasons(stack_set: StackSetPlan, was: StackSetSpec | None) -> tuple[str, ...]:
