@@ -220,7 +220,7 @@ def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str],
     for deployed in table.deployed_domains:
         where = f"{deployed.account_id} {deployed.region}"
         try:
-            domain_id = _domain_id_named(spokes(deployed.account_id, deployed.region), deployed.name)
+            domain_id = domain_id_named(spokes(deployed.account_id, deployed.region), deployed.name)
         except ClientError as error:
             problems.append(f"domain {deployed.name} (accounts/): {error.operation_name} failed in "
                             f"{where} ({_code(error)})")
@@ -236,10 +236,11 @@ def domain_id_of(sagemaker: Any, team: Team) -> str | None:
     """The team's domain id (a domain given by name is looked up in the spoke); None: not there."""
     if team.domain.domain_id:
         return team.domain.domain_id
-    return _domain_id_named(sagemaker, team.domain.name or "")
+    return domain_id_named(sagemaker, team.domain.name or "")
 
 
-def _domain_id_named(sagemaker: Any, name: str) -> str | None:
+def domain_id_named(sagemaker: Any, name: str) -> str | None:
+    """The id of the spoke's domain called ``name``; None: there is none."""
     for page in sagemaker.get_paginator("list_domains").paginate():
         for domain in page.get("Domains", []):
             if domain.get("DomainName") == name:

@@ -1,7 +1,10 @@
 """``broker audit USER``: one person's profiles in every spoke, and where CloudTrail shows what they did.
 
 A profile is found by its deterministic name (``profile_name_for(user, team)``)
-in each team's domain: no listing of whole domains. The spokes' sessions name
+in each team's domain. The names in those domains and in the domains of
+accounts/ are listed too: a profile of a team that left the table is the
+person's when its name is the broker's name for them in the team it names.
+The spokes' sessions name
 the person (``broker.spokes``: SourceIdentity and RoleSessionName are
 ``source_identity(user)``), and Studio's execution-role sessions carry the
 profile name as SourceIdentity (the domain's ``ExecutionRoleIdentityConfig``),
@@ -21,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from broker.config import RoutingTable
 from broker.profile_name import profile_name_for
-from broker.reconcile import NOT_FOUND, SpokeClient, domain_id_of
+from broker.reconcile import NOT_FOUND, SpokeClient, domain_id_named, domain_id_of
 from broker.spokes import source_identity
 
 
@@ -84,8 +87,10 @@ class Audit:
 
 
 def audit(table: RoutingTable, spokes: SpokeClient, user: str) -> Audit:
-    """The person's profile in each team's domain (read-only)."""
+    """The person's profile in each team's domain, and any profile of theirs for a team that left
+    the table, in those domains and in the domains of accounts/ (read-only)."""
     result = Audit(user=user, source_identity=source_identity(user))
+    domains: dict[tuple[str, str, str], Any] = {}  # (account, region, domain id) -> its client
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         name = profile_name_for(user, team.id)
         try:
@@ -95,33 +100,81 @@ def audit(table: RoutingTable, spokes: SpokeClient, user: str) -> Audit:
                 result.problems.append(f"team {team.id}: no domain {team.domain} in {team.account_id} "
                                        f"{team.region}")
                 continue
-            try:
-                described = sagemaker.describe_user_profile(DomainId=domain_id, UserProfileName=name)
-            except ClientError as error:
-                if str(error.response.get("Error", {}).get("Code")) not in NOT_FOUND:
-                    raise
-                result.without_profile.append(team.id)
-                continue
-            pages = sagemaker.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id)
-            spaces = tuple(sorted(
-                s["SpaceName"] for page in pages for s in page.get("Spaces", [])
-                if s.get("OwnershipSettingsSummary", {}).get("OwnerUserProfileName") == name))
-            owners = [{"UserProfileNameEquals": name}] + [{"SpaceNameEquals": s} for s in spaces]
-            running = tuple(sorted(
-                f"{a.get('SpaceName') + '/' if a.get('SpaceName') else ''}{a['AppType']}/{a['AppName']}"
-                for owner in owners
-                for page in sagemaker.get_paginator("list_apps").paginate(DomainIdEquals=domain_id, **owner)
-                for a in page.get("Apps", []) if a.get("Status") == "InService"))
+            domains[(team.account_id, team.region, domain_id)] = sagemaker
+            found = _profile(sagemaker, team.id, team.account_id, team.region, domain_id, name)
         except ClientError as error:
             result.problems.append(f"team {team.id}: {error.operation_name} failed in {team.account_id} "
                                    f"{team.region} ({error.response.get('Error', {}).get('Code')})")
             continue
-        result.profiles.append(AuditedProfile(
-            team=team.id, account_id=team.account_id, region=team.region, domain_id=domain_id, profile=name,
-            status=str(described.get("Status")), created=described["CreationTime"],
-            last_modified=described.get("LastModifiedTime", described["CreationTime"]),
-            apps_running=running, spaces=spaces))
+        if found is None:
+            result.without_profile.append(team.id)
+        else:
+            result.profiles.append(found)
+    for deployed in table.deployed_domains:
+        try:
+            sagemaker = spokes(deployed.account_id, deployed.region)
+            domain_id = domain_id_named(sagemaker, deployed.name)
+        except ClientError as error:
+            result.problems.append(f"domain {deployed.name} (accounts/): {error.operation_name} failed in "
+                                   f"{deployed.account_id} {deployed.region} "
+                                   f"({error.response.get('Error', {}).get('Code')})")
+            continue
+        if domain_id is not None:
+            domains.setdefault((deployed.account_id, deployed.region, domain_id), sagemaker)
+    for (account_id, region, domain_id), sagemaker in sorted(domains.items(), key=lambda item: item[0]):
+        try:
+            result.profiles += _left_teams_profiles(table, sagemaker, user, account_id, region, domain_id)
+        except ClientError as error:
+            result.problems.append(f"domain {domain_id}: {error.operation_name} failed in {account_id} "
+                                   f"{region} ({error.response.get('Error', {}).get('Code')})")
     return result
+
+
+def _left_teams_profiles(table: RoutingTable, sagemaker: Any, user: str, account_id: str, region: str,
+                         domain_id: str) -> list[AuditedProfile]:
+    """The person's profiles in ``domain_id`` for teams the table no longer has: a profile is theirs
+    when its name is the broker's name for them in the team its name begins with."""
+    pages = sagemaker.get_paginator("list_user_profiles").paginate(DomainIdEquals=domain_id)
+    found = []
+    for name in sorted(p["UserProfileName"] for page in pages for p in page.get("UserProfiles", [])):
+        team_id = name.split("--", 1)[0]
+        if table.team(team_id) is not None:
+            continue  # a current team's profile: looked up by name above
+        try:
+            if profile_name_for(user, team_id) != name:
+                continue
+        except ValueError:
+            continue  # not a name the broker makes
+        profile = _profile(sagemaker, team_id, account_id, region, domain_id, name)
+        if profile is not None:
+            found.append(profile)
+    return found
+
+
+def _profile(sagemaker: Any, team_id: str, account_id: str, region: str, domain_id: str,
+             name: str) -> AuditedProfile | None:
+    """Profile ``name`` with its running apps and the spaces it owns; ``None``: there is none."""
+    try:
+        described = sagemaker.describe_user_profile(DomainId=domain_id, UserProfileName=name)
+    except ClientError as error:
+        if str(error.response.get("Error", {}).get("Code")) not in NOT_FOUND:
+            raise
+        return None
+    pages = sagemaker.get_paginator("list_spaces").paginate(DomainIdEquals=domain_id)
+    spaces = tuple(sorted(
+        s["SpaceName"] for page in pages for s in page.get("Spaces", [])
+        if s.get("OwnershipSettingsSummary", {}).get("OwnerUserProfileName") == name))
+    owners = [{"UserProfileNameEquals": name}] + [{"SpaceNameEquals": s} for s in spaces]
+    running = tuple(sorted(
+        f"{a.get('SpaceName') + '/' if a.get('SpaceName') else ''}{a['AppType']}/{a['AppName']}"
+        for owner in owners
+        for page in sagemaker.get_paginator("list_apps").paginate(DomainIdEquals=domain_id, **owner)
+        for a in page.get("Apps", []) if a.get("Status") == "InService"))
+    return AuditedProfile(
+        team=team_id, account_id=account_id, region=region, domain_id=domain_id, profile=name,
+        status=str(described.get("Status")), created=described["CreationTime"],
+        last_modified=described.get("LastModifiedTime", described["CreationTime"]),
+        apps_running=running, spaces=spaces)
 
 
 def render(result: Audit) -> str:

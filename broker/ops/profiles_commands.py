@@ -48,9 +48,6 @@ def add_parser(subparsers: Any) -> None:
                f"(an Identity Store that does not answer included: "
                f"nothing is deleted), {EXIT_REFUSED} more orphans than --max (nothing deleted)")
     _common(reconcile)
-    reconcile.add_argument("--accounts", metavar="DIR", default=None,
-                           help="the account registry, whose domains are surveyed too, routed or not "
-                                "(default: accounts/ next to the routing table)")
     reconcile.add_argument("--apply", action="store_true", help="delete the orphans (default: a dry run)")
     reconcile.add_argument("--max", type=int, default=DEFAULT_MAX, metavar="N",
                            help=f"refuse to delete more than N profiles in one run (default {DEFAULT_MAX})")
@@ -62,8 +59,8 @@ def add_parser(subparsers: Any) -> None:
         description="For one person (their signed user id): the user profile in each team's domain (team, "
                     "created, last modified, apps running) and the CloudTrail Lake query and "
                     "`aws cloudtrail lookup-events` commands that list their actions (by SourceIdentity).",
-        epilog=f"exit codes: 0 done, 1 a spoke could not be read, 2 the routing table does not load, "
-               f"{EXIT_AWS_HELP}")
+        epilog=f"exit codes: 0 done, 1 a spoke could not be read, 2 the routing table or the account "
+               f"registry does not load, {EXIT_AWS_HELP}")
     audit.add_argument("user", metavar="USER", help="the person's user id, as the IdP signs it (userid)")
     _common(audit)
     audit.set_defaults(handler=run_audit)
@@ -71,6 +68,10 @@ def add_parser(subparsers: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--routing", default="routing.yaml", help="the routing table")
+    parser.add_argument("--accounts", metavar="DIR", default=None,
+                        help="the account registry, whose domains are looked at too, routed or not: a "
+                             "team that left leaves its profiles there (default: accounts/ next to the "
+                             "routing table)")
     parser.add_argument("--spoke-role", default=DEFAULT_SPOKE_ROLE, metavar="NAME",
                         help="the role to assume in every spoke (default: Organizations' own, assumable "
                              "from the management account)")
@@ -79,16 +80,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _table(args: argparse.Namespace, prog: str) -> Any:
+    """The routing table with the registry's domains; ``None`` when either does not load."""
     from broker.exceptions import ConfigurationError
     from broker.ops.routing_source import load_routing_table
 
     try:
-        return load_routing_table(args.routing, check_expiry=False)
+        table = load_routing_table(args.routing, check_expiry=False)
     except ConfigurationError as error:
         for problem in error.problems:
             print(problem, file=sys.stderr)
         print(f"{prog}: fix these first (broker routing validate shows them all)", file=sys.stderr)
         return None
+    return _with_deployed_domains(args, table, prog)
 
 
 def run_reconcile(args: argparse.Namespace) -> int:
@@ -98,9 +101,6 @@ def run_reconcile(args: argparse.Namespace) -> int:
         print(f"{prog}: --max must be 0 or more", file=sys.stderr)
         return 2
     table = _table(args, prog)
-    if table is None:
-        return 2
-    table = _with_deployed_domains(args, table, prog)
     if table is None:
         return 2
     return exit_on_aws_problem(prog, lambda: _reconcile(args, table, prog))
@@ -118,7 +118,7 @@ def _with_deployed_domains(args: argparse.Namespace, table: Any, prog: str) -> A
     accounts = Path(args.accounts) if args.accounts else Path(args.routing).parent / "accounts"
     if not accounts.is_dir():
         # a progress line, like "surveying ...": what this run covers, not a failure
-        print(f"no account registry at {accounts}: only the domains teams route to are surveyed (a "
+        print(f"no account registry at {accounts}: only the domains teams route to are looked at (a "
               "team that left the table is not found in its old domain; pass --accounts DIR)",
               file=sys.stderr)
         return table

@@ -14,7 +14,17 @@ from broker.ops import audit
 from broker.profile_name import profile_name_for
 from broker.spokes import source_identity
 
-from .world import SPOKE_ROLE, TEAM1, World, build_world, routing, routing_text, sagemaker_in
+from .world import (
+    SPOKE_ROLE,
+    TEAM1,
+    World,
+    build_world,
+    former_domain,
+    routing,
+    routing_text,
+    sagemaker_in,
+    write_registry,
+)
 
 
 @pytest.fixture
@@ -27,7 +37,8 @@ def test_a_persons_profiles_apps_and_queries(world: World) -> None:
     result = audit.audit(routing(), reconcile.spoke_role_clients(AwsClients(), SPOKE_ROLE), alice)
     assert [(p.team, p.profile, p.apps_running) for p in result.profiles] == [
         ("team1", profile_name_for(alice, "team1"), ("JupyterServer/default",)),
-        ("team2", profile_name_for(alice, "team2"), ())]
+        ("team2", profile_name_for(alice, "team2"), ()),
+        ("old", profile_name_for(alice, "old"), ())]  # a team that left, in team1's domain
     assert result.without_profile == [] and result.problems == []
     query = result.lake_query()
     assert f"'{source_identity(alice)}'" in query and f"'{profile_name_for(alice, 'team2')}'" in query
@@ -60,5 +71,23 @@ def test_the_command_prints_json(world: World, tmp_path: Path, capsys: pytest.Ca
     path.write_text(routing_text(), encoding="utf-8")
     assert main(["audit", world.users["alice"], "--routing", str(path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert [p["team"] for p in shown["profiles"]] == ["team1", "team2"]
+    assert [p["team"] for p in shown["profiles"]] == ["team1", "team2", "old"]
     assert shown["cloudtrail_lake_query"].startswith("SELECT")
+
+
+def test_the_domain_a_team_left_is_read_when_accounts_lists_it(
+        world: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    alice, bob = world.users["alice"], world.users["bob"]
+    former = former_domain(world)  # holds alice's profile of the team 'gone'
+    path = tmp_path / "routing.yaml"
+    path.write_text(routing_text(), encoding="utf-8")
+    assert main(["audit", alice, "--routing", str(path), "--json"]) == 0
+    assert "gone" not in [p["team"] for p in json.loads(capsys.readouterr().out)["profiles"]]
+
+    write_registry(tmp_path / "accounts")
+    assert main(["audit", alice, "--routing", str(path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(p["team"], p["domain_id"]) for p in shown["profiles"]][-1] == ("gone", former[2])
+    assert shown["problems"] == [] and "'222222222222'" in shown["cloudtrail_lake_query"]
+    assert main(["audit", bob, "--routing", str(path), "--json"]) == 0  # someone else's is not shown
+    assert "gone" not in [p["team"] for p in json.loads(capsys.readouterr().out)["profiles"]]

@@ -20,16 +20,18 @@ from broker.ops import profiles_commands
 from broker.reconcile import TooManyOrphans, Waiting
 
 from .world import (
+    FORMER,
     SPOKE_ROLE,
     TEAM1,
     TEAM2,
     Calls,
     World,
-    assumed,
     build_world,
+    former_domain,
     routing,
     routing_text,
     sagemaker_in,
+    write_registry,
 )
 
 ORPHANS = {"person_gone", "not_in_team_groups", "team_not_in_table"}
@@ -293,36 +295,6 @@ def test_a_denied_lookup_stops_the_run_before_any_delete(world: World) -> None:
 
 
 # --- a team that left: the domain it left behind -----------------------------------------------
-
-FORMER = ("222222222222", "eu-central-1")  # a domain of accounts/ that no team routes to any more
-
-
-def former_domain(world: World) -> tuple[str, str, str]:
-    """The domain a team called 'gone' left behind, with one profile the broker made for alice."""
-    from broker.profile_name import profile_name_for
-
-    sagemaker = assumed(f"arn:aws:iam::{FORMER[0]}:role/{SPOKE_ROLE}", "sagemaker", FORMER[1])
-    arn = sagemaker.create_domain(
-        DomainName="formerstudio", AuthMode="IAM", SubnetIds=["subnet-1"], VpcId="vpc-1",
-        DefaultUserSettings={"ExecutionRole": f"arn:aws:iam::{FORMER[0]}:role/execution"})["DomainArn"]
-    where = (*FORMER, arn.rsplit("/", 1)[1])
-    name = profile_name_for(world.users["alice"], "gone")
-    sagemaker.create_user_profile(DomainId=where[2], UserProfileName=name, Tags=[
-        {"Key": "Team", "Value": "gone"}, {"Key": "User", "Value": world.users["alice"]}])
-    return where
-
-
-def write_registry(directory: Path) -> Path:
-    from .conftest import ROLLOUT_YAML, account_yaml
-
-    directory.mkdir()
-    (directory / "rollout.yaml").write_text(ROLLOUT_YAML)
-    (directory / "111111111111.yaml").write_text(account_yaml("111111111111", [("us-east-1", "team1studio")]))
-    (directory / "222222222222.yaml").write_text(account_yaml(
-        "222222222222", [("eu-west-1", "team2studio"), (FORMER[1], "formerstudio"), ("us-west-2", "notyet")],
-        cidr_base=30))
-    return directory
-
 
 def test_a_team_that_left_is_found_in_the_domain_it_left_behind(world: World) -> None:
     import dataclasses

@@ -14,6 +14,8 @@ from broker.config import RoutingTable
 from broker.ops.routing_source import parse_routing_table
 from broker.profile_name import profile_name_for
 
+from .conftest import ROLLOUT_YAML, account_yaml
+
 REPO = Path(__file__).resolve().parent.parent.parent
 STORE = "d-9999999999"
 READER = "arn:aws:iam::999999999999:role/StudioBrokerIdentityStoreReader"
@@ -131,3 +133,30 @@ def build_world() -> World:
     profile("foreign_mismatch", TEAM1, "team1--impostor", {"Team": "team1", "User": alice})
     ids.delete_user(IdentityStoreId=STORE, UserId=bob)
     return World(users, profiles)
+
+
+FORMER = ("222222222222", "eu-central-1")  # a domain of accounts/ that no team routes to any more
+
+
+def former_domain(world: World) -> tuple[str, str, str]:
+    """The domain a team called 'gone' left behind, with one profile the broker made for alice."""
+    sagemaker = assumed(f"arn:aws:iam::{FORMER[0]}:role/{SPOKE_ROLE}", "sagemaker", FORMER[1])
+    arn = sagemaker.create_domain(
+        DomainName="formerstudio", AuthMode="IAM", SubnetIds=["subnet-1"], VpcId="vpc-1",
+        DefaultUserSettings={"ExecutionRole": f"arn:aws:iam::{FORMER[0]}:role/execution"})["DomainArn"]
+    where = (*FORMER, arn.rsplit("/", 1)[1])
+    name = profile_name_for(world.users["alice"], "gone")
+    sagemaker.create_user_profile(DomainId=where[2], UserProfileName=name, Tags=[
+        {"Key": "Team", "Value": "gone"}, {"Key": "User", "Value": world.users["alice"]}])
+    return where
+
+
+def write_registry(directory: Path) -> Path:
+    """An account registry with the teams' domains, the former one, and one not rolled out yet."""
+    directory.mkdir()
+    (directory / "rollout.yaml").write_text(ROLLOUT_YAML)
+    (directory / "111111111111.yaml").write_text(account_yaml("111111111111", [("us-east-1", "team1studio")]))
+    (directory / "222222222222.yaml").write_text(account_yaml(
+        "222222222222", [("eu-west-1", "team2studio"), (FORMER[1], "formerstudio"), ("us-west-2", "notyet")],
+        cidr_base=30))
+    return directory
