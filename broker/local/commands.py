@@ -110,7 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
             routing = Path(args.state_dir) / LOCAL_ROUTING_NAME
             out(f"Check it: broker doctor --routing {routing} --accounts {args.accounts} "
                 f"--aws-endpoint {stack.emulator_url}")
-            out(f"Offboarding: broker profiles reconcile --routing {routing} "
+            out(f"Offboarding: broker profiles reconcile --routing {routing} --accounts {args.accounts} "
                 f"--aws-endpoint {stack.emulator_url}")
             out(f"\nOpen {stack.portal_url}   (Ctrl-C stops everything)\n")
             while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
