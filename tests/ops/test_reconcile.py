@@ -371,3 +371,26 @@ def test_the_job_surveys_the_domains_packaging_compiled_in(
         clear_cache()
     assert (summary["orphans"], summary["applied"], summary["problems"]) == (4, True, 0)
     assert world.names_in(former) == []
+
+
+def test_teardown_with_no_team_left_finds_every_profile_the_broker_made(world: World) -> None:
+    """docs/deployment.md's teardown: every team removed, the registry's domains surveyed."""
+    import dataclasses
+    from types import MappingProxyType
+
+    from broker.config import DeployedDomain
+
+    table = dataclasses.replace(routing(), teams=MappingProxyType({}), deployed_domains=(
+        DeployedDomain(TEAM1[0], TEAM1[1], "team1studio"), DeployedDomain(TEAM2[0], TEAM2[1], "team2studio")))
+    clients = AwsClients()
+    spokes = reconcile.spoke_role_clients(clients, SPOKE_ROLE)
+    report = reconcile.survey(table, spokes, None)
+    judged = by_label(world, report)
+    assert {label for label, f in judged.items() if f.verdict == "orphan"} == ORPHANS | {"live"}
+    assert {f.reason for f in report.orphans} == {"team_not_in_table"}
+    assert {label for label, f in judged.items() if f.verdict == "foreign"} == {
+        "foreign_untagged", "foreign_mismatch"}
+    reconcile.apply(report, spokes, len(report.orphans), waiting=FAST)
+    assert world.names_in(TEAM2) == []
+    foreign = {world.profiles[label][1] for label in ("foreign_untagged", "foreign_mismatch")}
+    assert set(world.names_in(TEAM1)) == foreign
