@@ -205,10 +205,11 @@ def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str],
                progress: Progress = lambda _: None) -> list[Domain]:
     """The distinct domains the table's teams route to (domain names resolved in their spoke),
     and every domain of the account registry (``table.deployed_domains``) that exists."""
+    ids = DomainIds(spokes)
     teams_at: dict[tuple[str, str, str], list[str]] = {}
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         try:
-            domain_id = domain_id_of(spokes(team.account_id, team.region), team)
+            domain_id = ids.of(team)
         except ClientError as error:
             problems.append(f"team {team.id}: {error.operation_name} failed in {team.account_id} "
                             f"{team.region} ({_code(error)})")
@@ -220,7 +221,7 @@ def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str],
     for deployed in table.deployed_domains:
         where = f"{deployed.account_id} {deployed.region}"
         try:
-            domain_id = domain_id_named(spokes(deployed.account_id, deployed.region), deployed.name)
+            domain_id = ids.named(deployed.account_id, deployed.region, deployed.name)
         except ClientError as error:
             problems.append(f"domain {deployed.name} (accounts/): {error.operation_name} failed in "
                             f"{where} ({_code(error)})")
@@ -232,20 +233,26 @@ def domains_of(table: RoutingTable, spokes: SpokeClient, problems: list[str],
     return [Domain(a, r, d, tuple(t)) for (a, r, d), t in sorted(teams_at.items())]
 
 
-def domain_id_of(sagemaker: Any, team: Team) -> str | None:
-    """The team's domain id (a domain given by name is looked up in the spoke); None: not there."""
-    if team.domain.domain_id:
-        return team.domain.domain_id
-    return domain_id_named(sagemaker, team.domain.name or "")
+class DomainIds:
+    """Spoke domain ids by name, listed once per account and region (teams of one spoke and the
+    registry's domains there share one ListDomains)."""
 
+    def __init__(self, spokes: SpokeClient) -> None:
+        self._spokes = spokes
+        self._named: dict[tuple[str, str], dict[str, str]] = {}
 
-def domain_id_named(sagemaker: Any, name: str) -> str | None:
-    """The id of the spoke's domain called ``name``; None: there is none."""
-    for page in sagemaker.get_paginator("list_domains").paginate():
-        for domain in page.get("Domains", []):
-            if domain.get("DomainName") == name:
-                return str(domain["DomainId"])
-    return None
+    def named(self, account_id: str, region: str, name: str) -> str | None:
+        """The id of the domain called ``name`` in that spoke; None: there is none."""
+        key = (account_id, region)
+        if key not in self._named:  # a failed listing raises and is not remembered
+            pages = self._spokes(account_id, region).get_paginator("list_domains").paginate()
+            self._named[key] = {str(d["DomainName"]): str(d["DomainId"])
+                                for page in pages for d in page.get("Domains", [])}
+        return self._named[key].get(name)
+
+    def of(self, team: Team) -> str | None:
+        """The team's domain id (a domain given by name is looked up in its spoke); None: not there."""
+        return team.domain.domain_id or self.named(team.account_id, team.region, team.domain.name or "")
 
 
 def _survey_domain(table: RoutingTable, sagemaker: Any, domain: Domain,

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from broker.config import RoutingTable
 from broker.profile_name import profile_name_for
-from broker.reconcile import NOT_FOUND, SpokeClient, domain_id_named, domain_id_of
+from broker.reconcile import NOT_FOUND, DomainIds, SpokeClient
 from broker.spokes import source_identity
 
 
@@ -90,12 +90,13 @@ def audit(table: RoutingTable, spokes: SpokeClient, user: str) -> Audit:
     """The person's profile in each team's domain, and any profile of theirs for a team that left
     the table, in those domains and in the domains of accounts/ (read-only)."""
     result = Audit(user=user, source_identity=source_identity(user))
+    ids = DomainIds(spokes)
     domains: dict[tuple[str, str, str], Any] = {}  # (account, region, domain id) -> its client
     for team in sorted(table.teams.values(), key=lambda t: t.id):
         name = profile_name_for(user, team.id)
         try:
             sagemaker = spokes(team.account_id, team.region)
-            domain_id = domain_id_of(sagemaker, team)
+            domain_id = ids.of(team)
             if domain_id is None:
                 result.problems.append(f"team {team.id}: no domain {team.domain} in {team.account_id} "
                                        f"{team.region}")
@@ -113,7 +114,7 @@ def audit(table: RoutingTable, spokes: SpokeClient, user: str) -> Audit:
     for deployed in table.deployed_domains:
         try:
             sagemaker = spokes(deployed.account_id, deployed.region)
-            domain_id = domain_id_named(sagemaker, deployed.name)
+            domain_id = ids.named(deployed.account_id, deployed.region, deployed.name)
         except ClientError as error:
             result.problems.append(f"domain {deployed.name} (accounts/): {error.operation_name} failed in "
                                    f"{deployed.account_id} {deployed.region} "

@@ -394,3 +394,19 @@ def test_teardown_with_no_team_left_finds_every_profile_the_broker_made(world: W
     assert world.names_in(TEAM2) == []
     foreign = {world.profiles[label][1] for label in ("foreign_untagged", "foreign_mismatch")}
     assert set(world.names_in(TEAM1)) == foreign
+
+
+def test_each_spoke_lists_its_domains_once(world: World) -> None:
+    import dataclasses
+
+    from broker.config import DeployedDomain
+
+    former = former_domain(world)
+    clients = AwsClients()
+    calls = Calls(clients)
+    deployed = (DeployedDomain(TEAM1[0], TEAM1[1], "team1studio"), DeployedDomain(*FORMER, "formerstudio"),
+                DeployedDomain(*FORMER, "alsohere"), DeployedDomain(TEAM1[0], TEAM1[1], "another"))
+    table = dataclasses.replace(routing(), deployed_domains=deployed)
+    report = reconcile.survey(table, reconcile.spoke_role_clients(clients, SPOKE_ROLE), None)
+    assert former[2] in {f.domain_id for f in report.findings}
+    assert [name for name, _ in calls.made].count("ListDomains") == 2  # TEAM1's spoke and FORMER's
