@@ -245,7 +245,8 @@ class DomainIds:
         """The id of the domain called ``name`` in that spoke; None: there is none."""
         key = (account_id, region)
         if key not in self._named:  # a failed listing raises and is not remembered
-            pages = self._spokes(account_id, region).get_paginator("list_domains").paginate()
+            sagemaker = self._spokes(account_id, region)
+            pages = sagemaker.get_paginator("list_domains").paginate()
             self._named[key] = {str(d["DomainName"]): str(d["DomainId"])
                                 for page in pages for d in page.get("Domains", [])}
         return self._named[key].get(name)
